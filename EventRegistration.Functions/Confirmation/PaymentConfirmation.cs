@@ -1,0 +1,250 @@
+using Dapper;
+using EventRegistration.Functions.Infrastructure.Database;
+using EventRegistration.Functions.Infrastructure.Storage;
+using EventRegistration.Functions.Infrastructure.Telemetry;
+using EventRegistration.Functions.Outbox;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+
+namespace EventRegistration.Functions.Confirmation;
+
+/// <summary>
+/// The one confirmation code path, shared by the checkout callback, the webhook and the
+/// reconciliation. One transaction takes, in this order, the payment's advisory lock, the
+/// event row and the registration row; it decides, writes the registration, the seat count,
+/// the payment record and the ticket outbox row, and commits. The outbox row goes to the queue
+/// after commit.
+/// </summary>
+public sealed class PaymentConfirmation(
+    Database database,
+    OutboxDispatcher outbox,
+    RegistrationMetrics metrics,
+    TimeProvider clock,
+    ILogger<PaymentConfirmation> logger)
+{
+    private const string ReadForDecision = $"""
+        select pg_advisory_xact_lock(hashtextextended(@PaymentId, 0));
+        select e.id, e.capacity, e.attendee_count
+          from events e
+         where e.id = (select r.event_id from event_registrations r where r.order_id = @OrderId)
+           for update of e;
+        select {RegistrationRow.Columns} from event_registrations where order_id = @OrderId for update;
+        select id from event_registrations where payment_id = @PaymentId;
+        """;
+
+    private const string CountOtherLiveHolds = """
+        select count(*) from event_registrations
+         where event_id = @EventId and status = 'pending' and hold_expires_at > @Now and id <> @RegistrationId
+        """;
+
+    private const string MarkPaid = """
+        update event_registrations
+           set status = 'paid', payment_id = @PaymentId, paid_at = @Now, confirmed_by = @Source,
+               hold_expires_at = null, updated_at = @Now
+         where id = @RegistrationId;
+        update events set attendee_count = attendee_count + 1 where id = @EventId;
+        insert into ticket_deliveries (registration_id, status, created_at, updated_at)
+        values (@RegistrationId, 'queued', @Now, @Now)
+        on conflict (registration_id) do nothing;
+        insert into outbox (kind, registration_id, message, created_at)
+        values ('ticket_delivery', @RegistrationId, @Message, @Now)
+        returning id;
+        """;
+
+    private const string MarkRefundDue = """
+        update event_registrations
+           set status = 'refund_due', payment_id = @PaymentId, paid_at = @Now, confirmed_by = @Source,
+               refund_reason = 'event_full', hold_expires_at = null, updated_at = @Now
+         where id = @RegistrationId
+        """;
+
+    /// <summary>Records the payment; a later, more definite report (captured after failed) replaces an earlier one.</summary>
+    private const string UpsertPayment = """
+        insert into payments (payment_id, order_id, registration_id, amount_paise, currency, status, disposition, source,
+                              refund_status, first_seen_at, updated_at)
+        values (@PaymentId, nullif(@OrderId, ''), @RegistrationId, @AmountPaise, @Currency, 'captured', @Disposition, @Source,
+                @RefundStatus, @Now, @Now)
+        on conflict (payment_id) do update
+           set status = 'captured', disposition = excluded.disposition, registration_id = excluded.registration_id,
+               order_id = excluded.order_id, amount_paise = excluded.amount_paise, currency = excluded.currency,
+               refund_status = coalesce(payments.refund_status, excluded.refund_status), updated_at = excluded.updated_at
+         where payments.disposition in ('failed_attempt', 'observed')
+        returning (xmax = 0) as inserted
+        """;
+
+    private const string InsertAnomaly = """
+        insert into anomalies (kind, event_id, registration_id, payment_id, detail, created_at)
+        values (@Kind, @EventId, @RegistrationId, @PaymentId, @Detail, @Now)
+        """;
+
+    public async Task<ConfirmationResult> ConfirmAsync(PaymentReport report, CancellationToken cancellationToken)
+    {
+        var source = SourceName(report.Source);
+        var result = await database.InTransactionAsync("confirm_payment",
+            (connection, transaction) => DecideAndWriteAsync(connection, transaction, report, source), cancellationToken);
+
+        metrics.Confirmation(source, result.Outcome.ToString());
+        switch (result.Outcome)
+        {
+            case ConfirmationOutcome.Paid:
+                logger.LogInformation("Confirmed {RegistrationId} with {PaymentId} from {Source}", result.Registration!.Id, report.PaymentId, source);
+                break;
+            case ConfirmationOutcome.RefundDue:
+                logger.LogWarning("Payment {PaymentId} for {RegistrationId} arrived for a full event; refund due", report.PaymentId, result.Registration!.Id);
+                break;
+            case ConfirmationOutcome.PaymentUsedElsewhere or ConfirmationOutcome.MemberAlreadyPaid or ConfirmationOutcome.AmountMismatch or ConfirmationOutcome.UnknownOrder:
+                metrics.PaymentConflict(result.Outcome.ToString());
+                logger.LogWarning("Payment {PaymentId} for order {OrderId} from {Source} not applied: {Outcome}", report.PaymentId, report.OrderId, source, result.Outcome);
+                break;
+        }
+
+        if (result.OutboxId is { } outboxId)
+        {
+            await outbox.DispatchAsync(outboxId, new TicketDeliveryMessage(result.Registration!.Id), cancellationToken);
+        }
+
+        return result;
+    }
+
+    private async Task<ConfirmationResult> DecideAndWriteAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, PaymentReport report, string source)
+    {
+        var now = clock.GetUtcNow().UtcDateTime;
+        EventSeats? seats;
+        RegistrationRow? registration;
+        Guid? owner;
+        await using (var read = await connection.QueryMultipleAsync(ReadForDecision, new { report.PaymentId, report.OrderId }, transaction))
+        {
+            await read.ReadAsync();
+            seats = await read.ReadSingleOrDefaultAsync<EventSeats>();
+            registration = await read.ReadSingleOrDefaultAsync<RegistrationRow>();
+            owner = await read.ReadSingleOrDefaultAsync<Guid?>();
+        }
+
+        if (registration is null || seats is null)
+        {
+            await RecordPaymentAsync(connection, transaction, report, source, null, "unknown_order", null, now,
+                $"Payment {report.PaymentId} names order {report.OrderId}, which no registration has.");
+            return new ConfirmationResult(ConfirmationOutcome.UnknownOrder, null);
+        }
+
+        if (registration.PaymentId == report.PaymentId)
+        {
+            return new ConfirmationResult(
+                registration.Status == "paid" ? ConfirmationOutcome.AlreadyPaid : ConfirmationOutcome.RefundDue, registration);
+        }
+
+        if (owner is not null)
+        {
+            return new ConfirmationResult(ConfirmationOutcome.PaymentUsedElsewhere, registration);
+        }
+
+        if (report.AmountPaise != registration.AmountPaise || !string.Equals(report.Currency, registration.Currency, StringComparison.Ordinal))
+        {
+            await RecordPaymentAsync(connection, transaction, report, source, registration, "amount_mismatch", null, now,
+                $"Payment {report.PaymentId} is {report.AmountPaise} {report.Currency}; the order is {registration.AmountPaise} {registration.Currency}.");
+            return new ConfirmationResult(ConfirmationOutcome.AmountMismatch, registration);
+        }
+
+        if (registration.Status is "paid" or "refund_due" or "refunded")
+        {
+            await RecordPaymentAsync(connection, transaction, report, source, registration, "duplicate", "due", now, null);
+            return new ConfirmationResult(ConfirmationOutcome.MemberAlreadyPaid, registration);
+        }
+
+        var parameters = new
+        {
+            report.PaymentId,
+            RegistrationId = registration.Id,
+            registration.EventId,
+            Source = source,
+            Now = now,
+            Message = new TicketDeliveryMessage(registration.Id).ToJson(),
+        };
+
+        if (await HasSeatAsync(connection, transaction, seats, registration, now))
+        {
+            var outboxId = await connection.ExecuteScalarAsync<long>(MarkPaid, parameters, transaction);
+            await RecordPaymentAsync(connection, transaction, report, source, registration, "applied", null, now, null);
+            return new ConfirmationResult(ConfirmationOutcome.Paid, await ReloadAsync(connection, transaction, registration.Id), outboxId);
+        }
+
+        await connection.ExecuteAsync(MarkRefundDue, parameters, transaction);
+        await RecordPaymentAsync(connection, transaction, report, source, registration, "event_full", "due", now, null);
+        return new ConfirmationResult(ConfirmationOutcome.RefundDue, await ReloadAsync(connection, transaction, registration.Id));
+    }
+
+    /// <summary>
+    /// A live hold is a seat already counted against capacity. A late payment (hold expired)
+    /// gets a seat only if the paid seats plus everyone else's live holds leave one free.
+    /// </summary>
+    private static async Task<bool> HasSeatAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, EventSeats seats, RegistrationRow registration, DateTime now)
+    {
+        if (seats.Capacity is not { } capacity)
+        {
+            return true;
+        }
+
+        if (seats.AttendeeCount >= capacity)
+        {
+            return false;
+        }
+
+        if (registration.Status == "pending" && registration.HoldExpiresAt > now)
+        {
+            return true;
+        }
+
+        var otherHolds = await connection.ExecuteScalarAsync<long>(
+            CountOtherLiveHolds, new { EventId = seats.Id, Now = now, RegistrationId = registration.Id }, transaction);
+        return seats.AttendeeCount + otherHolds < capacity;
+    }
+
+    private async Task RecordPaymentAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, PaymentReport report, string source,
+        RegistrationRow? registration, string disposition, string? refundStatus, DateTime now, string? anomaly)
+    {
+        var inserted = await connection.ExecuteScalarAsync<bool?>(UpsertPayment, new
+        {
+            report.PaymentId,
+            report.OrderId,
+            RegistrationId = registration?.Id,
+            report.AmountPaise,
+            report.Currency,
+            Disposition = disposition,
+            Source = source,
+            RefundStatus = refundStatus,
+            Now = now,
+        }, transaction);
+
+        if (anomaly is not null && inserted is not null)
+        {
+            await connection.ExecuteAsync(InsertAnomaly, new
+            {
+                Kind = disposition,
+                registration?.EventId,
+                RegistrationId = registration?.Id,
+                report.PaymentId,
+                Detail = anomaly,
+                Now = now,
+            }, transaction);
+        }
+    }
+
+    private static Task<RegistrationRow> ReloadAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, Guid id) =>
+        connection.QuerySingleAsync<RegistrationRow>(
+            $"select {RegistrationRow.Columns} from event_registrations where id = @id", new { id }, transaction);
+
+    public static string SourceName(ConfirmationSource source) => source switch
+    {
+        ConfirmationSource.Checkout => "checkout",
+        ConfirmationSource.Webhook => "webhook",
+        _ => "reconciliation",
+    };
+
+    private sealed class EventSeats
+    {
+        public Guid Id { get; init; }
+        public int? Capacity { get; init; }
+        public int AttendeeCount { get; init; }
+    }
+}

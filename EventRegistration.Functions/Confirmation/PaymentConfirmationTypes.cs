@@ -1,0 +1,56 @@
+namespace EventRegistration.Functions.Confirmation;
+
+public enum ConfirmationSource
+{
+    Checkout,
+    Webhook,
+    Reconciliation,
+}
+
+/// <summary>A captured payment as one of the three callers learned of it.</summary>
+/// <param name="AmountPaise">The payment's amount; the checkout callback, which carries none, passes the order's.</param>
+public sealed record PaymentReport(string OrderId, string PaymentId, long AmountPaise, string Currency, ConfirmationSource Source);
+
+public enum ConfirmationOutcome
+{
+    /// <summary>This call made the registration paid.</summary>
+    Paid,
+    /// <summary>The registration was already paid with this payment (a replay).</summary>
+    AlreadyPaid,
+    /// <summary>The payment is recorded, but no seat was free: the registration is refund_due.</summary>
+    RefundDue,
+    /// <summary>This payment id already belongs to another registration; nothing changed.</summary>
+    PaymentUsedElsewhere,
+    /// <summary>The member already paid with another payment; this one is recorded for refund.</summary>
+    MemberAlreadyPaid,
+    /// <summary>Amount or currency differ from the order's; recorded for an operator, not counted.</summary>
+    AmountMismatch,
+    /// <summary>No registration has the order id; the payment is recorded for an operator.</summary>
+    UnknownOrder,
+}
+
+/// <summary>A registration as stored; column names map with underscores.</summary>
+public sealed class RegistrationRow
+{
+    public Guid Id { get; init; }
+    public Guid EventId { get; init; }
+    public Guid MemberId { get; init; }
+    public string Status { get; init; } = "";
+    public string? OrderId { get; init; }
+    public string? PaymentId { get; init; }
+    public long AmountPaise { get; init; }
+    public string Currency { get; init; } = "";
+    public DateTime? HoldExpiresAt { get; init; }
+    public DateTime? PaidAt { get; init; }
+    public string? ConfirmedBy { get; init; }
+    public string? RefundReason { get; init; }
+
+    public const string Columns =
+        "id, event_id, member_id, status, order_id, payment_id, amount_paise, currency, hold_expires_at, paid_at, confirmed_by, refund_reason";
+}
+
+public sealed record ConfirmationResult(ConfirmationOutcome Outcome, RegistrationRow? Registration, long? OutboxId = null)
+{
+    /// <summary>The answer to a caller is the same for the first call and every replay.</summary>
+    public bool Succeeded => Outcome is ConfirmationOutcome.Paid or ConfirmationOutcome.AlreadyPaid or ConfirmationOutcome.RefundDue;
+}

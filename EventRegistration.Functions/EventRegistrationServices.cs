@@ -1,0 +1,86 @@
+using Dapper;
+using EventRegistration.Functions.Confirmation;
+using EventRegistration.Functions.Infrastructure.Configuration;
+using EventRegistration.Functions.Infrastructure.Database;
+using EventRegistration.Functions.Infrastructure.Razorpay;
+using EventRegistration.Functions.Infrastructure.Storage;
+using EventRegistration.Functions.Infrastructure.Telemetry;
+using EventRegistration.Functions.Orders;
+using EventRegistration.Functions.Outbox;
+using EventRegistration.Functions.Webhooks;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Http.Resilience;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace EventRegistration.Functions;
+
+/// <summary>Every service of the app, registered once: Program.cs and the tests call this.</summary>
+public static class EventRegistrationServices
+{
+    public static IServiceCollection AddEventRegistration(this IServiceCollection services, IConfiguration configuration)
+    {
+        DefaultTypeMap.MatchNamesWithUnderscores = true;
+
+        services.AddOptions<PostgresOptions>().BindConfiguration(PostgresOptions.Section).ValidateDataAnnotations()
+            .Validate(o => ConnectionStringParses(o.ConnectionString), "Postgres:ConnectionString is not a valid Npgsql connection string.")
+            .ValidateOnStart();
+        services.AddOptions<StorageOptions>().BindConfiguration(StorageOptions.Section)
+            .Configure(o => o.ConnectionString = configuration[StorageOptions.ConnectionSetting] ?? o.ConnectionString)
+            .ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<RazorpayOptions>().BindConfiguration(RazorpayOptions.Section).ValidateDataAnnotations()
+            .Validate(o => o.WebhookSecretList.Count > 0, "Razorpay:WebhookSecrets must hold at least one secret.")
+            .ValidateOnStart();
+        services.AddOptions<OrderOptions>().BindConfiguration(OrderOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+
+        services.AddMetrics();
+        services.AddSingleton<RegistrationMetrics>();
+        services.AddSingleton(TimeProvider.System);
+
+        services.AddSingleton(provider => new NpgsqlDataSourceBuilder(provider.GetRequiredService<IOptions<PostgresOptions>>().Value.ConnectionString).Build());
+        services.AddSingleton<Database>();
+        services.AddSingleton<TicketQueue>();
+        services.AddSingleton<OutboxDispatcher>();
+
+        services.AddHttpClient<RazorpayClient>(RazorpayClient.HttpClientName, (provider, http) =>
+            {
+                var options = provider.GetRequiredService<IOptions<RazorpayOptions>>().Value;
+                http.BaseAddress = new Uri(options.BaseUrl.EndsWith('/') ? options.BaseUrl : options.BaseUrl + "/");
+                http.Timeout = Timeout.InfiniteTimeSpan;
+            })
+            .AddStandardResilienceHandler(o =>
+            {
+                // Order creation and refunds are POSTs: retried by the caller (or the timer) with the
+                // same receipt or idempotency key, never blindly by the pipeline.
+                o.Retry.DisableForUnsafeHttpMethods();
+                o.Retry.MaxRetryAttempts = 2;
+                o.Retry.Delay = TimeSpan.FromMilliseconds(300);
+                o.Retry.UseJitter = true;
+                o.AttemptTimeout.Timeout = TimeSpan.FromSeconds(5);
+                o.TotalRequestTimeout.Timeout = TimeSpan.FromSeconds(15);
+                o.CircuitBreaker.SamplingDuration = TimeSpan.FromSeconds(30);
+            });
+
+        services.AddSingleton<PaymentConfirmation>();
+        services.AddSingleton<PaymentLedger>();
+        services.AddSingleton<CreateOrderHandler>();
+        services.AddSingleton<ConfirmCheckoutHandler>();
+        services.AddSingleton<WebhookHandler>();
+
+        return services;
+    }
+
+    private static bool ConnectionStringParses(string connectionString)
+    {
+        try
+        {
+            _ = new NpgsqlConnectionStringBuilder(connectionString);
+            return true;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
+    }
+}

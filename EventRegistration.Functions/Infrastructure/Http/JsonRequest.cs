@@ -1,0 +1,85 @@
+using System.Text.Json;
+
+namespace EventRegistration.Functions.Infrastructure.Http;
+
+/// <summary>Parses a JSON request body and reads its fields, answering each defect with the problem that names it.</summary>
+public sealed class JsonRequest : IDisposable
+{
+    private static readonly JsonDocumentOptions Options = new()
+    {
+        MaxDepth = 32,
+        AllowDuplicateProperties = false,
+        CommentHandling = JsonCommentHandling.Disallow,
+        AllowTrailingCommas = false,
+    };
+
+    private readonly JsonDocument _document;
+
+    private JsonRequest(JsonDocument document) => _document = document;
+
+    public JsonElement Root => _document.RootElement;
+
+    public static JsonRequest? TryParse(byte[] body, out ApiResult? problem)
+    {
+        problem = null;
+        if (body.Length == 0)
+        {
+            problem = Problems.MalformedJson("The request body is empty; a JSON object is required.");
+            return null;
+        }
+
+        try
+        {
+            var document = JsonDocument.Parse(body, Options);
+            if (document.RootElement.ValueKind != JsonValueKind.Object)
+            {
+                document.Dispose();
+                problem = Problems.MalformedJson("The request body must be a JSON object.");
+                return null;
+            }
+
+            return new JsonRequest(document);
+        }
+        catch (JsonException e)
+        {
+            problem = Problems.MalformedJson($"The request body is not valid JSON: {Describe(e)}");
+            return null;
+        }
+        catch (ArgumentException)
+        {
+            problem = Problems.MalformedJson("The request body is not valid UTF-8 JSON.");
+            return null;
+        }
+    }
+
+    /// <summary>A required string property, trimmed of nothing: ids are compared exactly.</summary>
+    public string? RequiredString(string name, out ApiResult? problem)
+    {
+        problem = null;
+        if (!Root.TryGetProperty(name, out var value) || value.ValueKind == JsonValueKind.Null)
+        {
+            problem = Problems.MissingField(name);
+            return null;
+        }
+
+        if (value.ValueKind != JsonValueKind.String)
+        {
+            problem = Problems.InvalidField(name, $"'{name}' must be a string, not {value.ValueKind.ToString().ToLowerInvariant()}.");
+            return null;
+        }
+
+        var text = value.GetString()!;
+        if (text.Length == 0)
+        {
+            problem = Problems.InvalidField(name, $"'{name}' must not be empty.");
+            return null;
+        }
+
+        return text;
+    }
+
+    private static string Describe(JsonException e) =>
+        e.LineNumber is { } line ? $"line {line + 1}, byte {e.BytePositionInLine + 1}." : "unexpected content.";
+
+    public void Dispose() => _document.Dispose();
+}

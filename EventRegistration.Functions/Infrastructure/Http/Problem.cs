@@ -1,0 +1,56 @@
+using System.Text.Json.Serialization;
+using Microsoft.AspNetCore.Http;
+
+namespace EventRegistration.Functions.Infrastructure.Http;
+
+/// <summary>An RFC 9457 problem document. <see cref="Type"/> values are stable; clients may switch on them.</summary>
+public sealed record ProblemDocument(
+    [property: JsonPropertyName("type")] string Type,
+    [property: JsonPropertyName("title")] string Title,
+    [property: JsonPropertyName("status")] int Status,
+    [property: JsonPropertyName("detail")] string Detail,
+    [property: JsonPropertyName("field")] string? Field = null,
+    [property: JsonPropertyName("registrationId")] Guid? RegistrationId = null);
+
+/// <summary>The catalogue of problems the HTTP functions answer with; the README lists it.</summary>
+public static class Problems
+{
+    public const string ContentType = "application/problem+json";
+    private const string TypePrefix = "urn:eventregistration:problem:";
+
+    public static ApiResult MalformedJson(string detail) => Make(400, "malformed-json", "Malformed JSON", detail);
+    public static ApiResult InvalidField(string field, string detail) => Make(400, "invalid-field", "Invalid field", detail, field);
+    public static ApiResult MissingField(string field) => Make(400, "missing-field", "Missing field", $"'{field}' is required.", field);
+    public static ApiResult MissingHeader(string header) => Make(400, "missing-header", "Missing header", $"The header '{header}' is required.", header);
+    public static ApiResult BodyTooLarge(int limit) => Make(413, "body-too-large", "Body too large", $"The request body is larger than {limit} bytes.");
+    public static ApiResult SignatureMissing(string header) => Make(401, "signature-missing", "Signature missing", $"The '{header}' signature is required.", header);
+    public static ApiResult SignatureInvalid(string field) => Make(401, "signature-invalid", "Signature invalid", "The signature does not match.", field);
+    public static ApiResult EventNotFound() => Make(404, "event-not-found", "Event not found", "No event has this id.", "eventId");
+    public static ApiResult MemberNotFound() => Make(404, "member-not-found", "Member not found", "No member has this id.", "memberId");
+    public static ApiResult OrderNotFound() => Make(404, "order-not-found", "Order not found", "No registration has this Razorpay order id.", "razorpay_order_id");
+    public static ApiResult EventNotOpen(string status) => Make(409, "event-not-open", "Event not open", $"The event is {status}; it does not take registrations.", "eventId");
+    public static ApiResult EventFull() => Make(409, "event-full", "Event full", "Every seat of this event is taken or held by an unpaid order.", "eventId");
+    public static ApiResult AlreadyRegistered(Guid registrationId, string status) =>
+        Make(409, "already-registered", "Already registered", $"The member already has a registration for this event ({status}).", "memberId", registrationId);
+    public static ApiResult PaymentAlreadyUsed() =>
+        Make(409, "payment-already-used", "Payment already used", "This payment id belongs to another registration.", "razorpay_payment_id");
+    public static ApiResult MemberAlreadyPaid(Guid registrationId) =>
+        Make(409, "member-already-paid", "Member already paid", "The member already paid for this event with another payment; this payment is recorded and will be refunded.", "razorpay_payment_id", registrationId);
+    public static ApiResult AmountMismatch(Guid registrationId) =>
+        Make(409, "amount-mismatch", "Amount mismatch", "The payment's amount or currency differs from the order's; it was recorded for an operator and not counted as paid.", "razorpay_payment_id", registrationId);
+    public static ApiResult PaymentProviderFailed(string detail) => Make(502, "payment-provider-failed", "Payment provider failed", detail);
+
+    public static ApiResult Unavailable(string detail, int retryAfterSeconds)
+    {
+        var result = Make(503, "service-unavailable", "Service unavailable", detail);
+        result.Headers["Retry-After"] = retryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return result;
+    }
+
+    private static ApiResult Make(int status, string slug, string title, string detail, string? field = null, Guid? registrationId = null) =>
+        new(status, new ProblemDocument(TypePrefix + slug, title, status, detail, field, registrationId), ContentType);
+
+    public static bool IsProblem(this ApiResult result) => result.ContentType == ContentType;
+
+    public static int StatusOf(HttpResponse response) => response.StatusCode;
+}

@@ -1,0 +1,64 @@
+using System.Text.Json;
+using Azure.Core;
+using Azure.Storage.Queues;
+using EventRegistration.Functions.Infrastructure.Configuration;
+using Microsoft.Extensions.Options;
+
+namespace EventRegistration.Functions.Infrastructure.Storage;
+
+/// <summary>The message on the <c>ticket-deliveries</c> queue: which registration's ticket to deliver.</summary>
+public sealed record TicketDeliveryMessage(Guid RegistrationId)
+{
+    public string ToJson() => JsonSerializer.Serialize(this, JsonSerializerOptions.Web);
+
+    public static TicketDeliveryMessage? TryParse(string text)
+    {
+        try
+        {
+            var message = JsonSerializer.Deserialize<TicketDeliveryMessage>(text, JsonSerializerOptions.Web);
+            return message is { RegistrationId: var id } && id != Guid.Empty ? message : null;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+}
+
+/// <summary>
+/// Sends to the ticket queue with Base64 encoding, which the Functions queue trigger expects
+/// (Azure.Storage.Queues sends plain text unless told otherwise). Few retries and a short
+/// network timeout: a caller waiting on a confirmation should not wait on a dead queue; the
+/// outbox row stays for the timer instead.
+/// </summary>
+public sealed class TicketQueue
+{
+    private readonly QueueClient _queue;
+    private readonly QueueClient _poison;
+    private int _created;
+
+    public TicketQueue(IOptions<StorageOptions> options)
+    {
+        var clientOptions = new QueueClientOptions { MessageEncoding = QueueMessageEncoding.Base64 };
+        clientOptions.Retry.MaxRetries = 1;
+        clientOptions.Retry.Mode = RetryMode.Fixed;
+        clientOptions.Retry.Delay = TimeSpan.FromMilliseconds(200);
+        clientOptions.Retry.NetworkTimeout = TimeSpan.FromSeconds(3);
+        _queue = new QueueClient(options.Value.ConnectionString, options.Value.TicketQueueName, clientOptions);
+        _poison = new QueueClient(options.Value.ConnectionString, options.Value.TicketQueueName + "-poison", clientOptions);
+    }
+
+    public QueueClient Client => _queue;
+    public QueueClient PoisonClient => _poison;
+
+    public async Task SendAsync(TicketDeliveryMessage message, CancellationToken cancellationToken)
+    {
+        if (Volatile.Read(ref _created) == 0)
+        {
+            await _queue.CreateIfNotExistsAsync(cancellationToken: cancellationToken);
+            Volatile.Write(ref _created, 1);
+        }
+
+        await _queue.SendMessageAsync(message.ToJson(), cancellationToken);
+    }
+}

@@ -1,0 +1,58 @@
+using System.Diagnostics.Metrics;
+
+namespace EventRegistration.Functions.Infrastructure.Telemetry;
+
+/// <summary>
+/// Every instrument the app publishes, named once here (meter <c>EventRegistration</c>).
+/// The README lists them with their tags.
+/// </summary>
+public sealed class RegistrationMetrics
+{
+    public const string MeterName = "EventRegistration";
+
+    private readonly Counter<long> _confirmations;
+    private readonly Counter<long> _rollbacks;
+    private readonly Counter<long> _uniqueViolations;
+    private readonly Counter<long> _paymentConflicts;
+    private readonly Histogram<double> _transactionDuration;
+    private readonly Counter<long> _transactionsRejected;
+    private readonly Counter<long> _webhooks;
+    private readonly Counter<long> _outboxDispatches;
+
+    public RegistrationMetrics(IMeterFactory meterFactory)
+    {
+        Meter = meterFactory.Create(MeterName);
+        _confirmations = Meter.CreateCounter<long>("eventregistration.confirmations", description: "Payment confirmations by outcome and source.");
+        _rollbacks = Meter.CreateCounter<long>("eventregistration.transaction.rollbacks", description: "Transactions rolled back, by operation and reason.");
+        _uniqueViolations = Meter.CreateCounter<long>("eventregistration.unique_violations", description: "Unique-constraint violations caught and retried, by constraint.");
+        _paymentConflicts = Meter.CreateCounter<long>("eventregistration.payment_conflicts", description: "Payments that could not be applied as presented, by kind.");
+        _transactionDuration = Meter.CreateHistogram<double>("eventregistration.transaction.duration", unit: "ms", description: "Committed transaction duration, by operation.");
+        _transactionsRejected = Meter.CreateCounter<long>("eventregistration.transaction.rejected", description: "Callers turned away (503) because every transaction slot stayed busy.");
+        _webhooks = Meter.CreateCounter<long>("eventregistration.webhooks", description: "Razorpay webhooks by event type and outcome.");
+        _outboxDispatches = Meter.CreateCounter<long>("eventregistration.outbox.dispatches", description: "Outbox rows sent to the queue, by result.");
+    }
+
+    public Meter Meter { get; }
+
+    public void Confirmation(string source, string outcome) =>
+        _confirmations.Add(1, new("source", source), new("outcome", outcome));
+
+    public void TransactionRolledBack(string operation, string reason) =>
+        _rollbacks.Add(1, new("operation", operation), new("reason", reason));
+
+    public void UniqueViolation(string operation, string? constraint) =>
+        _uniqueViolations.Add(1, new("operation", operation), new("constraint", constraint ?? "unknown"));
+
+    public void PaymentConflict(string kind) => _paymentConflicts.Add(1, new KeyValuePair<string, object?>("kind", kind));
+
+    public void TransactionCompleted(string operation, TimeSpan duration) =>
+        _transactionDuration.Record(duration.TotalMilliseconds, new KeyValuePair<string, object?>("operation", operation));
+
+    public void TransactionRejected(string operation) =>
+        _transactionsRejected.Add(1, new KeyValuePair<string, object?>("operation", operation));
+
+    public void Webhook(string eventType, string outcome) =>
+        _webhooks.Add(1, new("event", eventType), new("outcome", outcome));
+
+    public void OutboxDispatch(string result) => _outboxDispatches.Add(1, new KeyValuePair<string, object?>("result", result));
+}

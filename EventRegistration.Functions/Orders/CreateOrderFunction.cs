@@ -1,0 +1,54 @@
+using EventRegistration.Functions.Infrastructure.Configuration;
+using EventRegistration.Functions.Infrastructure.Http;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.Azure.Functions.Worker;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace EventRegistration.Functions.Orders;
+
+/// <summary>
+/// POST /api/events/{eventId}/orders with <c>{"memberId": "…"}</c>. Called by the organisation's
+/// own site (function key) for a signed-in member; answers what the browser needs for Checkout.
+/// </summary>
+public sealed class CreateOrderFunction(CreateOrderHandler handler, IOptions<RazorpayOptions> razorpay, ILogger<CreateOrderFunction> logger)
+{
+    [Function(nameof(CreateOrder))]
+    public async Task<IActionResult> CreateOrder(
+        [HttpTrigger(AuthorizationLevel.Function, "post", Route = "events/{eventId}/orders")] HttpRequest request,
+        string eventId)
+    {
+        var cancellationToken = request.HttpContext.RequestAborted;
+        if (!Guid.TryParse(eventId, out var eventGuid))
+        {
+            return Problems.InvalidField("eventId", "'eventId' in the route must be a UUID.");
+        }
+
+        var body = await RequestBody.ReadAsync(request, razorpay.Value.MaxBodyBytes, cancellationToken);
+        if (body is null)
+        {
+            return Problems.BodyTooLarge(razorpay.Value.MaxBodyBytes);
+        }
+
+        using var json = JsonRequest.TryParse(body, out var problem);
+        if (json is null)
+        {
+            return problem!;
+        }
+
+        var memberText = json.RequiredString("memberId", out problem);
+        if (memberText is null)
+        {
+            return problem!;
+        }
+
+        if (!Guid.TryParse(memberText, out var memberId))
+        {
+            return Problems.InvalidField("memberId", "'memberId' must be a UUID.");
+        }
+
+        return await HttpFailures.GuardAsync(logger, nameof(CreateOrder),
+            () => handler.HandleAsync(eventGuid, memberId, cancellationToken));
+    }
+}

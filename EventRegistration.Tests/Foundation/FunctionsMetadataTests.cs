@@ -1,0 +1,44 @@
+using System.Text.Json;
+
+namespace EventRegistration.Tests.Foundation;
+
+/// <summary>What the Functions host will bind, read from the build output's functions.metadata.</summary>
+public sealed class FunctionsMetadataTests
+{
+    private static readonly Lazy<JsonElement[]> Functions = new(Load);
+
+    private static JsonElement[] Load()
+    {
+        var configuration = AppContext.BaseDirectory.Contains("/Release/", StringComparison.Ordinal) ? "Release" : "Debug";
+        var directory = new DirectoryInfo(AppContext.BaseDirectory);
+        while (directory is not null && !File.Exists(Path.Combine(directory.FullName, "EventRegistration.sln")))
+        {
+            directory = directory.Parent;
+        }
+
+        Assert.NotNull(directory);
+        var path = Path.Combine(directory.FullName, "EventRegistration.Functions", "bin", configuration, "net10.0", "functions.metadata");
+        Assert.True(File.Exists(path), $"{path} is missing: build the Functions project first.");
+        return JsonDocument.Parse(File.ReadAllText(path)).RootElement.EnumerateArray().ToArray();
+    }
+
+    internal static JsonElement Function(string name) =>
+        Functions.Value.Single(f => f.GetProperty("name").GetString() == name);
+
+    internal static JsonElement Trigger(string name) =>
+        Function(name).GetProperty("bindings").EnumerateArray()
+            .Single(b => b.GetProperty("type").GetString()!.EndsWith("Trigger", StringComparison.Ordinal));
+
+    [Theory]
+    [InlineData("CreateOrder", "events/{eventId}/orders", "Function")]
+    [InlineData("ConfirmCheckout", "payments/confirm", "Anonymous")]
+    [InlineData("RazorpayWebhook", "webhooks/razorpay", "Anonymous")]
+    public void Http_functions_bind_their_route_method_and_auth_level(string name, string route, string authLevel)
+    {
+        var trigger = Trigger(name);
+        Assert.Equal("httpTrigger", trigger.GetProperty("type").GetString());
+        Assert.Equal(route, trigger.GetProperty("route").GetString());
+        Assert.Equal(authLevel, trigger.GetProperty("authLevel").GetString(), ignoreCase: true);
+        Assert.Equal(["post"], trigger.GetProperty("methods").EnumerateArray().Select(m => m.GetString()!.ToLowerInvariant()));
+    }
+}

@@ -1,0 +1,88 @@
+using System.Reflection;
+using EventRegistration.Functions;
+using EventRegistration.Functions.Infrastructure.Database;
+using EventRegistration.Tests.Infrastructure;
+using Microsoft.Azure.Functions.Worker;
+using Microsoft.Azure.Functions.Worker.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace EventRegistration.Tests.Foundation;
+
+public sealed class HostTests(TestApp app) : IClassFixture<TestApp>
+{
+    public static IEnumerable<object[]> FunctionClasses() =>
+        typeof(EventRegistrationServices).Assembly.GetTypes()
+            .Where(t => t.GetMethods().Any(m => m.GetCustomAttribute<FunctionAttribute>() is not null))
+            .Select(t => new object[] { t.FullName! });
+
+    [Theory]
+    [MemberData(nameof(FunctionClasses))]
+    public void Every_function_class_is_created_from_the_registered_services(string typeName)
+    {
+        var type = typeof(EventRegistrationServices).Assembly.GetType(typeName)!;
+        var instance = ActivatorUtilities.CreateInstance(app.Services, type);
+        Assert.NotNull(instance);
+    }
+
+    [Fact]
+    public void The_app_has_the_functions_of_the_design()
+    {
+        var names = typeof(EventRegistrationServices).Assembly.GetTypes()
+            .SelectMany(t => t.GetMethods())
+            .Select(m => m.GetCustomAttribute<FunctionAttribute>()?.Name)
+            .OfType<string>()
+            .ToHashSet();
+        Assert.Superset(new HashSet<string> { "CreateOrder", "ConfirmCheckout", "RazorpayWebhook" }, names);
+    }
+
+    [Fact]
+    public async Task Program_builder_with_the_same_extension_builds_and_validates()
+    {
+        // What Program.cs does, minus Run(): the Functions builder, ASP.NET Core integration, our services.
+        var builder = FunctionsApplication.CreateBuilder([]);
+        builder.ConfigureFunctionsWebApplication();
+        foreach (var (key, value) in app.Settings())
+        {
+            builder.Configuration[key] = value;
+        }
+
+        builder.Services.AddEventRegistration(builder.Configuration);
+        using var host = builder.Build();
+        var validators = host.Services.GetServices<IStartupValidator>();
+        foreach (var validator in validators)
+        {
+            validator.Validate();
+        }
+
+        Assert.NotNull(host.Services.GetRequiredService<Database>());
+        await Task.CompletedTask;
+    }
+
+    [Theory]
+    [InlineData("Postgres:ConnectionString", "", "Postgres:ConnectionString")]
+    [InlineData("Razorpay:KeyId", "not-a-key", "Razorpay:KeyId")]
+    [InlineData("Razorpay:KeySecret", "", "Razorpay:KeySecret")]
+    [InlineData("Razorpay:WebhookSecrets", " , ", "Razorpay:WebhookSecrets")]
+    [InlineData("Razorpay:BaseUrl", "not a url", "Razorpay:BaseUrl")]
+    [InlineData("AzureWebJobsStorage", "", "AzureWebJobsStorage")]
+    [InlineData("Orders:SeatHoldMinutes", "0", "Orders:SeatHoldMinutes")]
+    [InlineData("Postgres:MaxConcurrentTransactions", "0", "Postgres:MaxConcurrentTransactions")]
+    public async Task A_missing_or_malformed_setting_fails_start_up_naming_it(string key, string value, string named)
+    {
+        var settings = app.Settings();
+        settings[key] = value;
+        using var host = TestApp.BuildHost(settings);
+        var error = await Assert.ThrowsAnyAsync<Exception>(() => host.StartAsync());
+        var messages = error is AggregateException aggregate ? string.Join(" ", aggregate.InnerExceptions.Select(e => e.Message)) : error.Message;
+        Assert.Contains(named, messages);
+    }
+
+    [Fact]
+    public void Migrations_run_twice_change_nothing()
+    {
+        var again = Migrator.Apply(app.ConnectionString);
+        Assert.Empty(again);
+    }
+}
