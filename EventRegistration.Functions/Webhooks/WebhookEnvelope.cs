@@ -10,7 +10,11 @@ namespace EventRegistration.Functions.Webhooks;
 /// </summary>
 public sealed record WebhookEnvelope(string EventType, RazorpayPayment? Payment, RazorpayRefund? Refund)
 {
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { AllowDuplicateProperties = false };
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
+    {
+        AllowDuplicateProperties = false,
+        NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.Strict,
+    };
 
     public static WebhookEnvelope? TryParse(byte[] body, out ApiResult? problem)
     {

@@ -53,7 +53,7 @@ public class TestApp : IAsyncLifetime
         ["Orders:SeatHoldMinutes"] = "15",
     };
 
-    public async Task InitializeAsync()
+    public virtual async Task InitializeAsync()
     {
         ConnectionString = await TestDatabase.CreateAsync();
         var settings = Settings();
