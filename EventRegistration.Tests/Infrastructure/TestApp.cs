@@ -78,7 +78,7 @@ public class TestApp : IAsyncLifetime
         return builder.Build();
     }
 
-    public async Task DisposeAsync()
+    public virtual async Task DisposeAsync()
     {
         if (_host is not null)
         {

@@ -104,18 +104,32 @@ public sealed class Database(
         }
     }
 
-    /// <summary>A short autocommit statement or query outside any transaction, with the same failure mapping.</summary>
+    /// <summary>
+    /// A short autocommit statement or query outside any transaction, with the same failure
+    /// mapping. A dropped connection (a pool full of connections the server no longer knows,
+    /// after a restart or failover) is tried once more on a fresh one, so the work must be
+    /// safe to repeat: reads, and writes guarded by their own conditions.
+    /// </summary>
     public async Task<T> RunAsync<T>(string operation, Func<NpgsqlConnection, Task<T>> work, CancellationToken cancellationToken)
     {
-        try
+        for (var attempt = 1; ; attempt++)
         {
-            await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-            return await work(connection);
-        }
-        catch (Exception e) when (IsTransient(e) && !cancellationToken.IsCancellationRequested)
-        {
-            logger.LogError(e, "Database unavailable in {Operation}", operation);
-            throw new DependencyUnavailableException("The database is unavailable; try again shortly.", retryAfterSeconds: 5, e);
+            try
+            {
+                await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+                return await work(connection);
+            }
+            catch (Exception e) when (IsTransient(e) && !cancellationToken.IsCancellationRequested)
+            {
+                if (attempt >= 2)
+                {
+                    logger.LogError(e, "Database unavailable in {Operation}", operation);
+                    throw new DependencyUnavailableException("The database is unavailable; try again shortly.", retryAfterSeconds: 5, e);
+                }
+
+                logger.LogWarning(e, "Database connection failed in {Operation}; trying once more", operation);
+                dataSource.Clear();
+            }
         }
     }
 

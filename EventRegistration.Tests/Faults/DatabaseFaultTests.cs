@@ -1,0 +1,194 @@
+using Dapper;
+using EventRegistration.Tests.Infrastructure;
+using Npgsql;
+
+namespace EventRegistration.Tests.Faults;
+
+/// <summary>
+/// The database failing under the confirmation: a connection killed inside the transaction,
+/// the server unreachable. Nothing half-done remains, callers get a retryable 503, and the
+/// app recovers by itself.
+/// </summary>
+public sealed class DatabaseFaultTests(DatabaseFaultTests.ProxiedApp app) : IClassFixture<DatabaseFaultTests.ProxiedApp>
+{
+    /// <summary>The app reaches PostgreSQL through a TCP proxy the test can take down.</summary>
+    public sealed class ProxiedApp : TestApp
+    {
+        public TcpProxy Proxy { get; } = new(new NpgsqlConnectionStringBuilder(TestDatabase.AdminConnectionString).Port);
+
+        protected override void Configure(IDictionary<string, string?> settings)
+        {
+            settings["Postgres:ConnectionString"] = new NpgsqlConnectionStringBuilder(ConnectionString)
+            {
+                Port = Proxy.Port,
+                Timeout = 2,
+                CommandTimeout = 15,
+            }.ConnectionString;
+            settings["Postgres:LockTimeoutMilliseconds"] = "10000";
+        }
+
+        public override async Task DisposeAsync()
+        {
+            await base.DisposeAsync();
+            await Proxy.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task A_connection_killed_twice_inside_the_transaction_leaves_no_trace_and_answers_503()
+    {
+        var eventId = await app.CreateEventAsync();
+        var (registrationId, orderId) = await app.OrderAsync(eventId, await app.CreateMemberAsync());
+        var paymentId = TestApp.NewPaymentId();
+
+        HttpAnswer answer;
+        await using (var blocker = await HoldEventRowAsync(eventId))
+        {
+            var confirming = Task.Run(() => app.ConfirmAsync(orderId, paymentId));
+            await KillBackendWaitingForALockAsync();   // the first attempt dies holding the payment lock
+            await KillBackendWaitingForALockAsync();   // and so does the app's own rerun
+            answer = await confirming;
+        }
+
+        Assert.Equal(503, answer.Status);
+        Assert.Equal("urn:eventregistration:problem:service-unavailable", answer.ProblemType);
+        Assert.True(int.Parse(answer.Headers["Retry-After"]) > 0);
+        Assert.Equal("pending", await app.ScalarAsync<string>("select status from event_registrations where id = @registrationId", new { registrationId }));
+        Assert.Equal(0, await app.ScalarAsync<long>("select count(*) from payments where payment_id = @paymentId", new { paymentId }));
+        Assert.Equal(0, await app.ScalarAsync<long>("select count(*) from outbox where registration_id = @registrationId", new { registrationId }));
+        Assert.Equal(0, await app.ScalarAsync<int>("select attendee_count from events where id = @eventId", new { eventId }));
+
+        // The caller (browser or Razorpay) retries: exactly one confirmation.
+        var retried = await app.ConfirmAsync(orderId, paymentId);
+        Assert.Equal(200, retried.Status);
+        Assert.Equal("paid", retried.Json.GetProperty("status").GetString());
+        Assert.Equal(1, await app.ScalarAsync<int>("select attendee_count from events where id = @eventId", new { eventId }));
+        Assert.Equal(1, await app.ScalarAsync<long>("select count(*) from outbox where registration_id = @registrationId", new { registrationId }));
+        await app.AssertAllAsync();
+    }
+
+    [Fact]
+    public async Task A_connection_killed_once_is_rerun_by_the_app_and_confirms_once()
+    {
+        var eventId = await app.CreateEventAsync();
+        var (registrationId, orderId) = await app.OrderAsync(eventId, await app.CreateMemberAsync());
+        var paymentId = TestApp.NewPaymentId();
+
+        HttpAnswer answer;
+        await using (var blocker = await HoldEventRowAsync(eventId))
+        {
+            var confirming = Task.Run(() => app.ConfirmAsync(orderId, paymentId));
+            await KillBackendWaitingForALockAsync();
+            await WaitForLockWaiterAsync();
+            await blocker.RollbackAsync();
+            answer = await confirming;
+        }
+
+        Assert.Equal(200, answer.Status);
+        Assert.Equal(1, await app.ScalarAsync<int>("select attendee_count from events where id = @eventId", new { eventId }));
+        Assert.Equal(1, await app.ScalarAsync<long>("select count(*) from outbox where registration_id = @registrationId", new { registrationId }));
+        Assert.True(await app.ScalarAsync<long>(
+            "select count(*) from pg_stat_activity where datname = current_database() and state = 'idle in transaction'") == 0);
+        await app.AssertAllAsync();
+    }
+
+    [Fact]
+    public async Task A_database_that_is_gone_answers_503_promptly_and_recovery_needs_no_restart()
+    {
+        var eventId = await app.CreateEventAsync();
+        var memberId = await app.CreateMemberAsync();
+        var (_, orderId) = await app.OrderAsync(eventId, memberId);
+        var paymentId = TestApp.NewPaymentId();
+
+        app.Proxy.GoDown();
+        try
+        {
+            var started = DateTime.UtcNow;
+            var confirm = await app.ConfirmAsync(orderId, paymentId);
+            var order = await app.CreateOrderAsync(eventId, await Task.FromResult(Guid.NewGuid()));
+            var webhook = await app.WebhookAsync(Webhook.Payment("payment.captured", paymentId, orderId, 50_000, "captured"));
+            var elapsed = DateTime.UtcNow - started;
+
+            foreach (var answer in new[] { confirm, order, webhook })
+            {
+                Assert.Equal(503, answer.Status);
+                Assert.Equal("urn:eventregistration:problem:service-unavailable", answer.ProblemType);
+                Assert.True(answer.Headers.ContainsKey("Retry-After"));
+            }
+
+            // Bounded by the connection timeout (2 s here, attempted at most twice per request), not hung.
+            Assert.True(elapsed < TimeSpan.FromSeconds(30), $"took {elapsed}");
+        }
+        finally
+        {
+            app.Proxy.Restore();
+        }
+
+        var recovered = await app.ConfirmAsync(orderId, paymentId);
+        Assert.Equal(200, recovered.Status);
+        Assert.Equal("paid", recovered.Json.GetProperty("status").GetString());
+        await app.AssertAllAsync();
+    }
+
+    [Fact]
+    public async Task Connections_cut_between_requests_are_replaced_without_an_error()
+    {
+        var eventId = await app.CreateEventAsync();
+        var (_, orderId) = await app.OrderAsync(eventId, await app.CreateMemberAsync());
+
+        app.Proxy.CutAll();
+        var answer = await app.ConfirmAsync(orderId, TestApp.NewPaymentId());
+
+        Assert.Equal(200, answer.Status);
+    }
+
+    private async Task<RowLock> HoldEventRowAsync(Guid eventId)
+    {
+        var connection = new NpgsqlConnection(app.ConnectionString);
+        await connection.OpenAsync();
+        var transaction = await connection.BeginTransactionAsync();
+        await connection.ExecuteAsync("select 1 from events where id = @eventId for update", new { eventId }, transaction);
+        return new RowLock(connection, transaction);
+    }
+
+    private async Task<int> WaitForLockWaiterAsync()
+    {
+        for (var i = 0; i < 200; i++)
+        {
+            var pid = await app.ScalarAsync<int?>("""
+                select coalesce((select pid from pg_stat_activity
+                  where datname = current_database() and wait_event_type = 'Lock' and pid <> pg_backend_pid() limit 1), 0)
+                """);
+            if (pid is > 0)
+            {
+                return pid.Value;
+            }
+
+            await Task.Delay(50);
+        }
+
+        throw new TimeoutException("No confirmation ever waited on the event lock.");
+    }
+
+    private async Task KillBackendWaitingForALockAsync()
+    {
+        var pid = await WaitForLockWaiterAsync();
+        await app.ExecuteAsync("select pg_terminate_backend(@pid)", new { pid });
+        for (var i = 0; i < 100 && await app.ScalarAsync<bool>("select exists (select 1 from pg_stat_activity where pid = @pid)", new { pid }); i++)
+        {
+            await Task.Delay(20);
+        }
+    }
+
+    /// <summary>A test's own transaction holding a row lock; disposing it rolls back and closes the connection.</summary>
+    private sealed class RowLock(NpgsqlConnection connection, NpgsqlTransaction transaction) : IAsyncDisposable
+    {
+        public Task RollbackAsync() => transaction.RollbackAsync();
+
+        public async ValueTask DisposeAsync()
+        {
+            await transaction.DisposeAsync();
+            await connection.DisposeAsync();
+        }
+    }
+}

@@ -1,0 +1,69 @@
+using EventRegistration.Functions.Outbox;
+using EventRegistration.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace EventRegistration.Tests.Faults;
+
+/// <summary>Storage unreachable after the confirmation committed: the payment stands, the outbox row waits.</summary>
+public sealed class StorageFaultTests(StorageFaultTests.ProxiedStorageApp app) : IClassFixture<StorageFaultTests.ProxiedStorageApp>
+{
+    /// <summary>The app reaches Azurite's queue service through a TCP proxy the test can take down.</summary>
+    public sealed class ProxiedStorageApp : TestApp
+    {
+        public TcpProxy QueueProxy { get; } = new(10001);
+
+        protected override void Configure(IDictionary<string, string?> settings) =>
+            settings["AzureWebJobsStorage"] = AzuriteConnectionString.Replace("127.0.0.1:10001", $"127.0.0.1:{QueueProxy.Port}");
+
+        public override async Task DisposeAsync()
+        {
+            await base.DisposeAsync();
+            await QueueProxy.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task Confirmations_succeed_while_the_queue_is_down_and_the_timer_dispatches_each_row_once()
+    {
+        var eventId = await app.CreateEventAsync();
+        var orders = new List<(Guid RegistrationId, string OrderId)>();
+        for (var i = 0; i < 3; i++)
+        {
+            orders.Add(await app.OrderAsync(eventId, await app.CreateMemberAsync()));
+        }
+
+        app.QueueProxy.GoDown();
+        try
+        {
+            foreach (var (_, orderId) in orders)
+            {
+                var answer = await app.ConfirmAsync(orderId, TestApp.NewPaymentId());
+                Assert.Equal(200, answer.Status);
+                Assert.Equal("paid", answer.Json.GetProperty("status").GetString());
+            }
+
+            Assert.Equal(3, await app.ScalarAsync<long>(
+                "select count(*) from outbox where dispatched_at is null and dispatch_attempts = 1 and last_error is not null"));
+
+            // Still down: the timer's attempt changes nothing and loses nothing.
+            app.Clock.Advance(TimeSpan.FromMinutes(2));
+            var dispatcher = app.Services.GetRequiredService<OutboxDispatcher>();
+            Assert.Equal(0, await dispatcher.DispatchPendingAsync(TimeSpan.FromMinutes(1), 100, CancellationToken.None));
+            Assert.Equal(3, await app.ScalarAsync<long>("select count(*) from outbox where dispatched_at is null"));
+        }
+        finally
+        {
+            app.QueueProxy.Restore();
+        }
+
+        var dispatcherBack = app.Services.GetRequiredService<OutboxDispatcher>();
+        Assert.Equal(3, await dispatcherBack.DispatchPendingAsync(TimeSpan.FromMinutes(1), 100, CancellationToken.None));
+        Assert.Equal(0, await dispatcherBack.DispatchPendingAsync(TimeSpan.FromMinutes(1), 100, CancellationToken.None));
+
+        var messages = (await app.TicketQueueClient().PeekMessagesAsync(32)).Value
+            .Select(m => TestApp.ParseQueueMessage(m.Body.ToString())!.RegistrationId).ToList();
+        Assert.Equal(orders.Select(o => o.RegistrationId).Order(), messages.Order());
+        Assert.Equal(0, await app.ScalarAsync<long>("select count(*) from outbox where dispatched_at is null"));
+        await app.AssertAllAsync();
+    }
+}
