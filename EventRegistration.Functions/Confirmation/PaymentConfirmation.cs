@@ -22,7 +22,7 @@ public sealed class PaymentConfirmation(
     TimeProvider clock,
     ILogger<PaymentConfirmation> logger)
 {
-    private const string ReadForDecision = $"""
+    internal const string ReadForDecision = $"""
         select pg_advisory_xact_lock(hashtextextended(@PaymentId, 0));
         select e.id, e.capacity, e.attendee_count
           from events e
@@ -37,18 +37,20 @@ public sealed class PaymentConfirmation(
          where event_id = @EventId and status = 'pending' and hold_expires_at > @Now and id <> @RegistrationId
         """;
 
-    private const string MarkPaid = """
+    /// <summary>One round trip while the event row is locked: the registration, the seat, the ticket's outbox row.</summary>
+    internal const string MarkPaid = $"""
         update event_registrations
            set status = 'paid', payment_id = @PaymentId, paid_at = @Now, confirmed_by = @Source,
                hold_expires_at = null, updated_at = @Now
-         where id = @RegistrationId;
+         where id = @RegistrationId
+        returning {RegistrationRow.Columns};
         update events set attendee_count = attendee_count + 1 where id = @EventId;
         insert into ticket_deliveries (registration_id, status, created_at, updated_at)
         values (@RegistrationId, 'queued', @Now, @Now)
         on conflict (registration_id) do nothing;
         insert into outbox (kind, registration_id, message, created_at)
         values ('ticket_delivery', @RegistrationId, @Message, @Now)
-        returning id;
+        returning id
         """;
 
     private const string MarkRefundDue = """
@@ -59,7 +61,7 @@ public sealed class PaymentConfirmation(
         """;
 
     /// <summary>Records the payment; a later, more definite report (captured after failed) replaces an earlier one.</summary>
-    private const string UpsertPayment = """
+    internal const string UpsertPayment = """
         insert into payments (payment_id, order_id, registration_id, amount_paise, currency, status, disposition, source,
                               refund_status, first_seen_at, updated_at)
         values (@PaymentId, nullif(@OrderId, ''), @RegistrationId, @AmountPaise, @Currency, 'captured', @Disposition, @Source,
@@ -163,9 +165,28 @@ public sealed class PaymentConfirmation(
 
         if (await HasSeatAsync(connection, transaction, seats, registration, now))
         {
-            var outboxId = await connection.ExecuteScalarAsync<long>(MarkPaid, parameters, transaction);
-            await RecordPaymentAsync(connection, transaction, report, source, registration, "applied", null, now, null);
-            return new ConfirmationResult(ConfirmationOutcome.Paid, await ReloadAsync(connection, transaction, registration.Id), outboxId);
+            RegistrationRow paid;
+            long outboxId;
+            await using (var written = await connection.QueryMultipleAsync(MarkPaid + ";\n" + UpsertPayment, new
+            {
+                parameters.PaymentId,
+                parameters.RegistrationId,
+                parameters.EventId,
+                parameters.Source,
+                parameters.Now,
+                parameters.Message,
+                report.OrderId,
+                report.AmountPaise,
+                report.Currency,
+                Disposition = "applied",
+                RefundStatus = (string?)null,
+            }, transaction))
+            {
+                paid = await written.ReadSingleAsync<RegistrationRow>();
+                outboxId = await written.ReadSingleAsync<long>();
+            }
+
+            return new ConfirmationResult(ConfirmationOutcome.Paid, paid, outboxId);
         }
 
         await connection.ExecuteAsync(MarkRefundDue, parameters, transaction);
