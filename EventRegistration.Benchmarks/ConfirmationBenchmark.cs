@@ -1,0 +1,159 @@
+using System.Diagnostics;
+using Dapper;
+using EventRegistration.Functions.Confirmation;
+using EventRegistration.Functions.Infrastructure.Storage;
+using EventRegistration.Tests.Infrastructure;
+using Npgsql;
+
+namespace EventRegistration.Benchmarks;
+
+public enum Spread
+{
+    HotEvent,
+    ThousandEvents,
+}
+
+public sealed record Measurement(int Requests, TimeSpan Elapsed, double[] LatenciesMs, int Failures)
+{
+    public double PerSecond => Requests / Elapsed.TotalSeconds;
+    public double P(double percentile)
+    {
+        if (LatenciesMs.Length == 0) return double.NaN;
+        var sorted = LatenciesMs.Order().ToArray();
+        return sorted[Math.Clamp((int)Math.Ceiling(percentile / 100 * sorted.Length) - 1, 0, sorted.Length - 1)];
+    }
+}
+
+/// <summary>
+/// Confirmations through the real function (HttpRequest → ConfirmCheckout → PostgreSQL → queue)
+/// against the same SQL transaction run bare on its own sessions, on the same server.
+/// </summary>
+public sealed class ConfirmationBenchmark(TestApp app, string connectionString)
+{
+    private int _batch;
+
+    /// <summary>Pending registrations with orders, ready to be confirmed; events are reused per spread.</summary>
+    public async Task<List<string>> PrepareAsync(Spread spread, int count)
+    {
+        var batch = Interlocked.Increment(ref _batch);
+        await using var connection = new NpgsqlConnection(connectionString);
+        await connection.OpenAsync();
+        var eventIds = await EventsAsync(connection, spread);
+        await connection.ExecuteAsync("""
+            with m as (
+                insert into members (id, name, phone_e164)
+                select gen_random_uuid(), 'Bench member', '+919800000000' from generate_series(1, @count)
+                returning id
+            ), numbered as (select id, row_number() over () as n from m)
+            insert into event_registrations (id, event_id, member_id, status, order_id, amount_paise, currency, hold_expires_at)
+            select gen_random_uuid(), (@eventIds)[1 + (n % array_length(@eventIds, 1))], id, 'pending',
+                   'order_B' || @batch || 'x' || n, 10000, 'INR', now() + interval '1 day'
+              from numbered
+            """, new { count, eventIds, batch });
+        return Enumerable.Range(1, count).Select(n => $"order_B{batch}x{n}").ToList();
+    }
+
+    private static async Task<Guid[]> EventsAsync(NpgsqlConnection connection, Spread spread)
+    {
+        var title = spread == Spread.HotEvent ? "Bench hot event" : "Bench spread event";
+        var wanted = spread == Spread.HotEvent ? 1 : 1000;
+        var existing = (await connection.QueryAsync<Guid>("select id from events where title = @title", new { title })).ToArray();
+        if (existing.Length == wanted)
+        {
+            return existing;
+        }
+
+        return (await connection.QueryAsync<Guid>("""
+            insert into events (id, title, starts_at, capacity, price_paise, currency, status)
+            select gen_random_uuid(), @title, now() + interval '30 days', null, 10000, 'INR', 'open' from generate_series(1, @wanted)
+            returning id
+            """, new { title, wanted })).ToArray();
+    }
+
+    /// <summary>Each caller sends one checkout confirmation after another, as browsers would.</summary>
+    public async Task<Measurement> ThroughFunctionAsync(IReadOnlyList<string> orders, int callers)
+    {
+        var function = app.Function<ConfirmCheckoutFunction>();
+        var payments = orders.Select((_, i) => $"pay_B{Guid.NewGuid():N}"[..24]).ToArray();
+        var latencies = new double[orders.Count];
+        var failures = 0;
+        var next = -1;
+        var wall = Stopwatch.StartNew();
+        await Task.WhenAll(Enumerable.Range(0, callers).Select(_ => Task.Run(async () =>
+        {
+            int i;
+            while ((i = Interlocked.Increment(ref next)) < orders.Count)
+            {
+                var body = $$"""{"razorpay_order_id":"{{orders[i]}}","razorpay_payment_id":"{{payments[i]}}","razorpay_signature":"{{TestApp.CheckoutSignature(orders[i], payments[i])}}"}""";
+                var started = Stopwatch.GetTimestamp();
+                var request = TestApp.Request(body);
+                var answer = await TestApp.ExecuteAsync(request, await function.ConfirmCheckout(request));
+                latencies[i] = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+                if (answer.Status != 200)
+                {
+                    Interlocked.Increment(ref failures);
+                }
+            }
+        })));
+        wall.Stop();
+        return new Measurement(orders.Count, wall.Elapsed, latencies, failures);
+    }
+
+    /// <summary>
+    /// The ceiling: the confirmation's own SQL (payment lock, event and registration locks,
+    /// writes, commit), one session per caller, no application in between.
+    /// </summary>
+    public async Task<Measurement> BareTransactionAsync(IReadOnlyList<string> orders, int sessions)
+    {
+        var latencies = new double[orders.Count];
+        var failures = 0;
+        var next = -1;
+        var message = new TicketDeliveryMessage(Guid.Empty).ToJson();
+        var bare = new NpgsqlConnectionStringBuilder(connectionString) { MaxPoolSize = sessions + 10 }.ConnectionString;
+        var wall = Stopwatch.StartNew();
+        await Task.WhenAll(Enumerable.Range(0, sessions).Select(_ => Task.Run(async () =>
+        {
+            await using var connection = new NpgsqlConnection(bare);
+            await connection.OpenAsync();
+            int i;
+            while ((i = Interlocked.Increment(ref next)) < orders.Count)
+            {
+                var started = Stopwatch.GetTimestamp();
+                var paymentId = $"pay_C{Guid.NewGuid():N}"[..24];
+                try
+                {
+                    await using var transaction = await connection.BeginTransactionAsync();
+                    await connection.ExecuteAsync("set local lock_timeout = 30000", transaction: transaction);
+                    Guid eventId, registrationId;
+                    await using (var read = await connection.QueryMultipleAsync(PaymentConfirmation.ReadForDecision, new { PaymentId = paymentId, OrderId = orders[i] }, transaction))
+                    {
+                        await read.ReadAsync();
+                        eventId = (await read.ReadSingleAsync<(Guid Id, int? Capacity, int AttendeeCount)>()).Id;
+                        registrationId = (await read.ReadSingleAsync<RegistrationRow>()).Id;
+                        await read.ReadAsync();
+                    }
+
+                    await using (var written = await connection.QueryMultipleAsync(PaymentConfirmation.MarkPaid + ";\n" + PaymentConfirmation.UpsertPayment, new
+                    {
+                        PaymentId = paymentId, RegistrationId = registrationId, EventId = eventId, Source = "checkout", Now = DateTime.UtcNow,
+                        Message = message, OrderId = orders[i], AmountPaise = 10000L, Currency = "INR", Disposition = "applied", RefundStatus = (string?)null,
+                    }, transaction))
+                    {
+                        await written.ReadSingleAsync<RegistrationRow>();
+                        await written.ReadSingleAsync<long>();
+                    }
+
+                    await transaction.CommitAsync();
+                }
+                catch (PostgresException)
+                {
+                    Interlocked.Increment(ref failures);
+                }
+
+                latencies[i] = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+            }
+        })));
+        wall.Stop();
+        return new Measurement(orders.Count, wall.Elapsed, latencies, failures);
+    }
+}

@@ -1,0 +1,139 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using Dapper;
+using EventRegistration.Benchmarks;
+using EventRegistration.Tests.Infrastructure;
+using Npgsql;
+
+// ./dev bench [--quick] [--out docs/benchmarks.md]
+var quick = args.Contains("--quick");
+var outIndex = Array.IndexOf(args, "--out");
+var output = outIndex >= 0 && outIndex + 1 < args.Length ? args[outIndex + 1] : Path.Combine(FindRoot(), "docs", "benchmarks.md");
+var requestsPerRun = quick ? 400 : 2000;
+int[] levels = [1, 8, 32, 100];
+CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
+CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
+
+var app = new BenchApp();
+await app.InitializeAsync();
+try
+{
+var confirmations = new ConfirmationBenchmark(app, app.ConnectionString);
+
+Console.WriteLine("warming up");
+await confirmations.ThroughFunctionAsync(await confirmations.PrepareAsync(Spread.ThousandEvents, 300), 8);
+await confirmations.BareTransactionAsync(await confirmations.PrepareAsync(Spread.ThousandEvents, 300), 8);
+
+var rows = new List<(Spread Spread, int Level, Measurement Function, Measurement Ceiling)>();
+foreach (var spread in new[] { Spread.ThousandEvents, Spread.HotEvent })
+{
+    foreach (var level in levels)
+    {
+        var function = await confirmations.ThroughFunctionAsync(await confirmations.PrepareAsync(spread, requestsPerRun), level);
+        var ceiling = await confirmations.BareTransactionAsync(await confirmations.PrepareAsync(spread, requestsPerRun), level);
+        rows.Add((spread, level, function, ceiling));
+        Console.WriteLine($"{spread,-15} {level,3}: function {function.PerSecond,7:F0}/s p99 {function.P(99),6:F1} ms | ceiling {ceiling.PerSecond,7:F0}/s p99 {ceiling.P(99),6:F1} ms | failures {function.Failures}/{ceiling.Failures}");
+    }
+}
+
+var tickets = await TicketPipelineBenchmark.RunAsync(app, quick);
+foreach (var line in tickets.ConsoleLines)
+{
+    Console.WriteLine(line);
+}
+
+var peakMb = Process.GetCurrentProcess().PeakWorkingSet64 / 1024.0 / 1024.0;
+Console.WriteLine($"peak working set {peakMb:F0} MB");
+
+await File.WriteAllTextAsync(output, await ReportAsync(app, rows, tickets, peakMb, requestsPerRun, quick));
+Console.WriteLine($"report written to {output}");
+return rows.Any(r => r.Function.Failures > 0) ? 1 : 0;
+}
+finally
+{
+    await app.DisposeAsync();
+}
+
+static async Task<string> ReportAsync(
+    BenchApp app, List<(Spread Spread, int Level, Measurement Function, Measurement Ceiling)> rows,
+    TicketPipelineResult tickets, double peakMb, int requestsPerRun, bool quick)
+{
+    await using var connection = new NpgsqlConnection(app.ConnectionString);
+    var version = await connection.ExecuteScalarAsync<string>("select version()");
+    var settings = string.Join(", ", (await connection.QueryAsync<(string Name, string Setting)>(
+        "select name, setting from pg_settings where name in ('fsync','synchronous_commit','shared_buffers','max_connections') order by name"))
+        .Select(s => $"{s.Name}={s.Setting}"));
+    var cpu = File.Exists("/proc/cpuinfo")
+        ? File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? "unknown"
+        : "unknown";
+
+    var report = new StringBuilder();
+    report.AppendLine("# Benchmarks");
+    report.AppendLine();
+    report.AppendLine($"Written by `./dev bench{(quick ? " --quick" : "")}` on {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC. Reproduce with the same command; it starts PostgreSQL and Azurite like the tests and uses a fresh database.");
+    report.AppendLine();
+    report.AppendLine("## Machine and settings");
+    report.AppendLine();
+    report.AppendLine($"- {Environment.ProcessorCount} cores ({cpu}), {GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 1024 / 1024 / 1024} GiB; everything (PostgreSQL, Azurite, the app, the load) on the same machine.");
+    report.AppendLine($"- {version}; {settings}.");
+    report.AppendLine($"- App: `Postgres:MaxConcurrentTransactions`=8 (the default), {requestsPerRun} confirmations per row, each a fresh pending registration with its order.");
+    report.AppendLine("- Function path: a real `HttpRequest` with the JSON body → `ConfirmCheckout` (validation, order lookup, signature check, the confirmation transaction, the outbox row sent to the Azurite queue and marked) → the written response.");
+    report.AppendLine("- Ceiling: the same transaction's SQL (`PaymentConfirmation.ReadForDecision`, `MarkPaid` + `UpsertPayment`, commit), one Npgsql session per caller, run in the same process right after the function row.");
+    report.AppendLine();
+    report.AppendLine("## Confirmations");
+    report.AppendLine();
+    report.AppendLine("| events | callers | function /s | p50 ms | p95 ms | p99 ms | ceiling /s | ceiling p99 ms | function ÷ ceiling |");
+    report.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    foreach (var (spread, level, function, ceiling) in rows)
+    {
+        report.AppendLine($"| {(spread == Spread.HotEvent ? "one hot event" : "1,000 events")} | {level} | {function.PerSecond:F0} | {function.P(50):F1} | {function.P(95):F1} | {function.P(99):F1} | {ceiling.PerSecond:F0} | {ceiling.P(99):F1} | {function.PerSecond / ceiling.PerSecond:F2} |");
+    }
+
+    report.AppendLine();
+    report.AppendLine("## Targets");
+    report.AppendLine();
+    foreach (var (spread, level, function, ceiling) in rows.Where(r => r.Spread == Spread.ThousandEvents))
+    {
+        var ratio = function.PerSecond / ceiling.PerSecond;
+        report.AppendLine($"- 1,000 events, {level} callers: {ratio:P0} of the ceiling (target ≥ 80%): **{(ratio >= 0.8 ? "met" : "missed")}**.");
+    }
+
+    var hot = rows.Single(r => r.Spread == Spread.HotEvent && r.Level == 100);
+    var hotRatio = hot.Function.PerSecond / hot.Ceiling.PerSecond;
+    report.AppendLine($"- One hot event, 100 callers: {hotRatio:F2}× the ceiling at 100 sessions (target ≥ 1.5×): **{(hotRatio >= 1.5 ? "met" : "missed")}**; p99 {hot.Function.P(99):F1} ms (target < 150 ms): **{(hot.Function.P(99) < 150 ? "met" : "missed")}**.");
+    report.AppendLine($"- Ticket pipeline: {tickets.Summary}");
+    report.AppendLine($"- Peak working set of the benchmark process (app, fakes and load generator together): {peakMb:F0} MB (target < 250 MB): **{(peakMb < 250 ? "met" : "missed")}**.");
+    report.AppendLine();
+    report.AppendLine("## Ticket pipeline");
+    report.AppendLine();
+    report.AppendLine(tickets.Markdown);
+    report.AppendLine();
+    report.AppendLine("## Reading the numbers");
+    report.AppendLine();
+    report.AppendLine(File.Exists(Path.Combine(FindRoot(), "docs", "benchmarks-notes.md"))
+        ? await File.ReadAllTextAsync(Path.Combine(FindRoot(), "docs", "benchmarks-notes.md"))
+        : "");
+    return report.ToString();
+}
+
+static string FindRoot()
+{
+    var directory = new DirectoryInfo(AppContext.BaseDirectory);
+    while (directory is not null && !File.Exists(Path.Combine(directory.FullName, "EventRegistration.sln")))
+    {
+        directory = directory.Parent;
+    }
+
+    return directory?.FullName ?? Directory.GetCurrentDirectory();
+}
+
+/// <summary>The test fixture's world (own database, own queue, fakes on 127.0.0.1), with a pool sized for 100 callers.</summary>
+internal sealed class BenchApp : TestApp
+{
+    protected override void Configure(IDictionary<string, string?> settings)
+    {
+        settings["Postgres:ConnectionString"] = new NpgsqlConnectionStringBuilder(ConnectionString) { MaxPoolSize = 40 }.ConnectionString;
+        settings["Postgres:SlotWaitMilliseconds"] = "30000";
+    }
+}
