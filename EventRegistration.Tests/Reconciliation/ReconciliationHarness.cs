@@ -141,3 +141,25 @@ public static class ReconciliationHarness
         return (registrationId, orderId, paymentId);
     }
 }
+
+public static class RefundScenario
+{
+    /// <summary>
+    /// A payment that arrives for a full event: A's hold expires, B takes the last seat and pays,
+    /// then A's payment comes in. Returns A's registration (refund_due) and payment, and the event.
+    /// Moves the clock 16 minutes.
+    /// </summary>
+    public static async Task<(Guid EventId, Guid RegistrationId, string PaymentId)> RefundDueAsync(this TestApp app)
+    {
+        var eventId = await app.CreateEventAsync(capacity: 1);
+        var (registrationA, orderA) = await app.OrderAsync(eventId, await app.CreateMemberAsync());
+        app.Clock.Advance(TimeSpan.FromMinutes(16));
+        var (_, orderB) = await app.OrderAsync(eventId, await app.CreateMemberAsync());
+        Assert.Equal(200, (await app.ConfirmAsync(orderB, TestApp.NewPaymentId())).Status);
+        var paymentA = TestApp.NewPaymentId();
+        var late = await app.ConfirmAsync(orderA, paymentA);
+        Assert.Equal(200, late.Status);
+        Assert.Equal("refund_due", late.Json.GetProperty("status").GetString());
+        return (eventId, registrationA, paymentA);
+    }
+}
