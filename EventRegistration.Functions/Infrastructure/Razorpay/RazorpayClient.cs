@@ -28,6 +28,10 @@ public sealed class RazorpayClient(HttpClient http, IOptions<RazorpayOptions> op
     public Task<RazorpayPayment> GetPaymentAsync(string paymentId, CancellationToken cancellationToken) =>
         SendAsync<RazorpayPayment>(HttpMethod.Get, $"v1/payments/{Uri.EscapeDataString(paymentId)}", null, null, cancellationToken);
 
+    /// <summary>A refund's current state (pending | processed | failed), for a refund whose webhook has not come.</summary>
+    public Task<RazorpayRefund> GetRefundAsync(string refundId, CancellationToken cancellationToken) =>
+        SendAsync<RazorpayRefund>(HttpMethod.Get, $"v1/refunds/{Uri.EscapeDataString(refundId)}", null, null, cancellationToken);
+
     /// <summary>Full refund. The idempotency key makes a repeat of the same request a no-op at Razorpay; send the same body each time.</summary>
     public Task<RazorpayRefund> RefundAsync(string paymentId, string idempotencyKey, string receipt, IReadOnlyDictionary<string, string> notes, CancellationToken cancellationToken) =>
         SendAsync<RazorpayRefund>(HttpMethod.Post, $"v1/payments/{Uri.EscapeDataString(paymentId)}/refund",

@@ -18,6 +18,10 @@ public sealed class RegistrationMetrics
     private readonly Counter<long> _transactionsRejected;
     private readonly Counter<long> _webhooks;
     private readonly Counter<long> _outboxDispatches;
+    private readonly Counter<long> _reconciliationRuns;
+    private readonly Counter<long> _reconciliationItems;
+    private readonly Counter<long> _reconciliationErrors;
+    private readonly Counter<long> _countDrifts;
 
     public RegistrationMetrics(IMeterFactory meterFactory)
     {
@@ -30,6 +34,10 @@ public sealed class RegistrationMetrics
         _transactionsRejected = Meter.CreateCounter<long>("eventregistration.transaction.rejected", description: "Callers turned away (503) because every transaction slot stayed busy.");
         _webhooks = Meter.CreateCounter<long>("eventregistration.webhooks", description: "Razorpay webhooks by event type and outcome.");
         _outboxDispatches = Meter.CreateCounter<long>("eventregistration.outbox.dispatches", description: "Outbox rows sent to the queue, by result.");
+        _reconciliationRuns = Meter.CreateCounter<long>("eventregistration.reconciliation.runs", description: "Reconciliation runs, by status (completed, completed_with_errors, skipped).");
+        _reconciliationItems = Meter.CreateCounter<long>("eventregistration.reconciliation.items", description: "Items a reconciliation step handled, by step and outcome.");
+        _reconciliationErrors = Meter.CreateCounter<long>("eventregistration.reconciliation.errors", description: "Failures inside a reconciliation step, by step.");
+        _countDrifts = Meter.CreateCounter<long>("eventregistration.reconciliation.count_drifts", description: "Events whose attendee_count differs from their paid registrations, per audit, by whether the drift is new.");
     }
 
     public Meter Meter { get; }
@@ -55,4 +63,13 @@ public sealed class RegistrationMetrics
         _webhooks.Add(1, new("event", eventType), new("outcome", outcome));
 
     public void OutboxDispatch(string result) => _outboxDispatches.Add(1, new KeyValuePair<string, object?>("result", result));
+
+    public void ReconciliationRun(string status) => _reconciliationRuns.Add(1, new KeyValuePair<string, object?>("status", status));
+
+    public void ReconciliationItems(string step, string outcome, long count) =>
+        _reconciliationItems.Add(count, new("step", step), new("outcome", outcome));
+
+    public void ReconciliationErrors(string step, long count) => _reconciliationErrors.Add(count, new KeyValuePair<string, object?>("step", step));
+
+    public void CountDrift(bool isNew) => _countDrifts.Add(1, new KeyValuePair<string, object?>("new", isNew));
 }

@@ -1,0 +1,17 @@
+using Microsoft.Azure.Functions.Worker;
+
+namespace EventRegistration.Functions.Reconciliation;
+
+/// <summary>
+/// The timer (app setting <c>ReconciliationSchedule</c>, six-field NCRONTAB, UTC; default every
+/// five minutes). The host runs one instance of a timer at a time across the app; the runner's
+/// advisory lock also covers a manual or past-due run overlapping a scheduled one.
+/// </summary>
+public sealed class ReconcileFunction(ReconciliationRunner runner)
+{
+    [Function("Reconcile")]
+    public Task Reconcile(
+        [TimerTrigger("%ReconciliationSchedule%", RunOnStartup = false)] TimerInfo timer,
+        CancellationToken cancellationToken) =>
+        runner.RunAsync(timer.IsPastDue, cancellationToken);
+}

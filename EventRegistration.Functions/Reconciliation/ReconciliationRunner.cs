@@ -1,0 +1,152 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Dapper;
+using EventRegistration.Functions.Infrastructure.Database;
+using EventRegistration.Functions.Infrastructure.Telemetry;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+
+namespace EventRegistration.Functions.Reconciliation;
+
+public sealed record ReconciliationRunResult(long RunId, string Status, IReadOnlyDictionary<string, IReadOnlyDictionary<string, int>> Summary)
+{
+    public int Count(string step, string outcome) =>
+        Summary.TryGetValue(step, out var counts) && counts.TryGetValue(outcome, out var n) ? n : 0;
+}
+
+/// <summary>
+/// One reconciliation run. Guarded by a session-level PostgreSQL advisory lock taken with
+/// <c>pg_try_advisory_lock</c> on a connection held for the whole run: a second run that starts
+/// meanwhile (another instance, a manual trigger, a past-due tick) records itself as skipped
+/// and does nothing. The lock needs no long transaction, and it goes away with the session if
+/// the process dies. Each step is bounded by <see cref="ReconciliationOptions.BatchSize"/> and
+/// independent: a step that throws is logged and counted, the next one runs.
+/// </summary>
+public sealed class ReconciliationRunner(
+    Database database,
+    IEnumerable<IReconciliationStep> steps,
+    RegistrationMetrics metrics,
+    TimeProvider clock,
+    ILogger<ReconciliationRunner> logger)
+{
+    /// <summary>The advisory lock key ("RECONCIL" in ASCII); advisory locks are scoped to the database.</summary>
+    public const long LockKey = 0x5245_434F_4E43_494C;
+
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
+    private const string TryLock = "select pg_try_advisory_lock(@Key)";
+    private const string Unlock = "select pg_advisory_unlock(@Key)";
+
+    private const string InsertRun = """
+        insert into reconciliation_runs (started_at, status, is_past_due) values (@Now, @Status, @IsPastDue)
+        returning id
+        """;
+
+    private const string FinishRun = """
+        update reconciliation_runs
+           set finished_at = @Now, status = @Status, summary = @Summary::jsonb, error_count = @ErrorCount
+         where id = @Id
+        """;
+
+    private readonly IReadOnlyList<IReconciliationStep> _steps = steps.ToList();
+
+    public async Task<ReconciliationRunResult> RunAsync(bool isPastDue, CancellationToken cancellationToken)
+    {
+        var started = Stopwatch.GetTimestamp();
+        await using var session = await OpenSessionAsync(cancellationToken);
+        if (!await session.ExecuteScalarAsync<bool>(TryLock, new { Key = LockKey }))
+        {
+            var skippedId = await session.ExecuteScalarAsync<long>(InsertRun, new { Now = Now(), Status = "skipped", IsPastDue = isPastDue });
+            await session.ExecuteAsync(FinishRun, new { Id = skippedId, Now = Now(), Status = "skipped", Summary = "{}", ErrorCount = 0 });
+            metrics.ReconciliationRun("skipped");
+            logger.LogInformation("Reconciliation run {RunId} skipped: another run holds the lock", skippedId);
+            return new ReconciliationRunResult(skippedId, "skipped", new Dictionary<string, IReadOnlyDictionary<string, int>>());
+        }
+
+        try
+        {
+            var runId = await session.ExecuteScalarAsync<long>(InsertRun, new { Now = Now(), Status = "running", IsPastDue = isPastDue });
+            if (isPastDue)
+            {
+                logger.LogInformation("Reconciliation run {RunId} is past due", runId);
+            }
+
+            var tallies = new List<StepTally>();
+            foreach (var step in _steps)
+            {
+                tallies.Add(await RunStepAsync(runId, step, cancellationToken));
+            }
+
+            var summary = tallies.ToDictionary(t => t.Step, t => t.Counts, StringComparer.Ordinal);
+            var errors = tallies.Sum(t => t.Errors);
+            var status = errors == 0 ? "completed" : "completed_with_errors";
+            var summaryJson = JsonSerializer.Serialize(summary, Json);
+            await session.ExecuteAsync(FinishRun, new { Id = runId, Now = Now(), Status = status, Summary = summaryJson, ErrorCount = errors });
+
+            metrics.ReconciliationRun(status);
+            logger.LogInformation("Reconciliation run {RunId} {Status} in {ElapsedMs} ms with {ErrorCount} errors: {Summary}",
+                runId, status, (long)Stopwatch.GetElapsedTime(started).TotalMilliseconds, errors, summaryJson);
+            return new ReconciliationRunResult(runId, status, summary.ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal));
+        }
+        finally
+        {
+            await ReleaseAsync(session);
+        }
+    }
+
+    private async Task<StepTally> RunStepAsync(long runId, IReconciliationStep step, CancellationToken cancellationToken)
+    {
+        var tally = new StepTally(step.Name);
+        try
+        {
+            await step.RunAsync(tally, cancellationToken);
+        }
+        catch (Exception e) when (!cancellationToken.IsCancellationRequested)
+        {
+            tally.Error();
+            logger.LogError(e, "Reconciliation run {RunId}: step {Step} failed; the next steps still run", runId, step.Name);
+        }
+
+        foreach (var (outcome, count) in tally.Counts)
+        {
+            if (outcome == "errors")
+            {
+                metrics.ReconciliationErrors(step.Name, count);
+            }
+            else if (count > 0)
+            {
+                metrics.ReconciliationItems(step.Name, outcome, count);
+            }
+        }
+
+        return tally;
+    }
+
+    private async Task<NpgsqlConnection> OpenSessionAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await database.DataSource.OpenConnectionAsync(cancellationToken);
+        }
+        catch (Exception e) when (Database.IsTransient(e) && !cancellationToken.IsCancellationRequested)
+        {
+            logger.LogError(e, "Reconciliation cannot start: the database is unavailable");
+            throw new DependencyUnavailableException("The database is unavailable; the next run will try again.", retryAfterSeconds: 60, e);
+        }
+    }
+
+    private async Task ReleaseAsync(NpgsqlConnection session)
+    {
+        try
+        {
+            await session.ExecuteScalarAsync<bool>(Unlock, new { Key = LockKey });
+        }
+        catch (Exception e) when (Database.IsTransient(e))
+        {
+            // A broken session has lost its lock already; closing it releases it in any case.
+            logger.LogWarning(e, "Reconciliation lock not released explicitly; the session's end releases it");
+        }
+    }
+
+    private DateTime Now() => clock.GetUtcNow().UtcDateTime;
+}

@@ -1,0 +1,62 @@
+using System.Text.Json;
+using EventRegistration.Functions.Reconciliation;
+using EventRegistration.Tests.Foundation;
+using EventRegistration.Tests.Infrastructure;
+
+namespace EventRegistration.Tests.Reconciliation;
+
+public sealed class ReconcileFunctionTests(TestApp app) : IClassFixture<TestApp>
+{
+    [Fact]
+    public void The_host_binds_a_timer_on_the_ReconciliationSchedule_setting_without_run_on_startup()
+    {
+        var trigger = FunctionsMetadataTests.Trigger("Reconcile");
+        Assert.Equal("timerTrigger", trigger.GetProperty("type").GetString());
+        Assert.Equal("%ReconciliationSchedule%", trigger.GetProperty("schedule").GetString());
+        Assert.False(trigger.TryGetProperty("runOnStartup", out var runOnStartup) && runOnStartup.GetBoolean());
+    }
+
+    [Fact]
+    public void The_sample_settings_carry_the_default_schedule()
+    {
+        var directory = new DirectoryInfo(AppContext.BaseDirectory);
+        while (!File.Exists(Path.Combine(directory!.FullName, "local.settings.sample.json")))
+        {
+            directory = directory.Parent;
+        }
+
+        using var sample = JsonDocument.Parse(File.ReadAllText(Path.Combine(directory.FullName, "local.settings.sample.json")));
+        var schedule = sample.RootElement.GetProperty("Values").GetProperty("ReconciliationSchedule").GetString();
+        Assert.Equal("0 */5 * * * *", schedule);
+        Assert.True(ReconciliationOptions.IsValidSchedule(schedule));
+    }
+
+    [Theory]
+    [InlineData("ReconciliationSchedule", "*/5 * * * *", "ReconciliationSchedule")]
+    [InlineData("ReconciliationSchedule", "every five minutes", "ReconciliationSchedule")]
+    [InlineData("ReconciliationSchedule", "", "ReconciliationSchedule")]
+    [InlineData("Reconciliation:BatchSize", "0", "Reconciliation:BatchSize")]
+    [InlineData("Reconciliation:OrderHorizonHours", "0", "Reconciliation:OrderHorizonHours")]
+    public async Task A_malformed_reconciliation_setting_fails_start_up_naming_it(string key, string value, string named)
+    {
+        var settings = app.Settings();
+        settings[key] = value;
+        using var host = TestApp.BuildHost(settings);
+        var error = await Assert.ThrowsAnyAsync<Exception>(() => host.StartAsync());
+        var messages = error is AggregateException aggregate ? string.Join(" ", aggregate.InnerExceptions.Select(e => e.Message)) : error.Message;
+        Assert.Contains(named, messages);
+    }
+
+    [Fact]
+    public async Task Without_the_setting_the_default_five_minute_schedule_is_used()
+    {
+        var settings = app.Settings();
+        settings.Remove("ReconciliationSchedule");
+        using var host = TestApp.BuildHost(settings);
+        await host.StartAsync();
+        var options = Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions
+            .GetRequiredService<Microsoft.Extensions.Options.IOptions<ReconciliationOptions>>(host.Services).Value;
+        Assert.Equal("0 */5 * * * *", options.Schedule);
+        await host.StopAsync();
+    }
+}
