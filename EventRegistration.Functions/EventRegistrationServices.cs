@@ -67,6 +67,7 @@ public static class EventRegistrationServices
         services.AddSingleton<CreateOrderHandler>();
         services.AddSingleton<ConfirmCheckoutHandler>();
         services.AddSingleton<WebhookHandler>();
+        services.AddTickets(configuration);
 
         return services;
     }

@@ -18,6 +18,10 @@ public sealed class RegistrationMetrics
     private readonly Counter<long> _transactionsRejected;
     private readonly Counter<long> _webhooks;
     private readonly Counter<long> _outboxDispatches;
+    private readonly Counter<long> _ticketSends;
+    private readonly Histogram<double> _ticketSendDuration;
+    private readonly Counter<long> _ticketSkips;
+    private readonly Counter<long> _ticketsPoisoned;
 
     public RegistrationMetrics(IMeterFactory meterFactory)
     {
@@ -30,6 +34,10 @@ public sealed class RegistrationMetrics
         _transactionsRejected = Meter.CreateCounter<long>("eventregistration.transaction.rejected", description: "Callers turned away (503) because every transaction slot stayed busy.");
         _webhooks = Meter.CreateCounter<long>("eventregistration.webhooks", description: "Razorpay webhooks by event type and outcome.");
         _outboxDispatches = Meter.CreateCounter<long>("eventregistration.outbox.dispatches", description: "Outbox rows sent to the queue, by result.");
+        _ticketSends = Meter.CreateCounter<long>("eventregistration.tickets.sends", description: "Ticket delivery attempts by result: sent, transient_failure, permanent_failure.");
+        _ticketSendDuration = Meter.CreateHistogram<double>("eventregistration.tickets.send.duration", unit: "ms", description: "Ticket delivery attempt duration (QR, blob, media upload, send), by result.");
+        _ticketSkips = Meter.CreateCounter<long>("eventregistration.tickets.skipped", description: "Ticket messages that sent nothing, by reason (already_sent, lease_taken, unfinished_attempt, …).");
+        _ticketsPoisoned = Meter.CreateCounter<long>("eventregistration.tickets.poisoned", description: "Poisoned ticket messages recorded, by kind.");
     }
 
     public Meter Meter { get; }
@@ -55,4 +63,14 @@ public sealed class RegistrationMetrics
         _webhooks.Add(1, new("event", eventType), new("outcome", outcome));
 
     public void OutboxDispatch(string result) => _outboxDispatches.Add(1, new KeyValuePair<string, object?>("result", result));
+
+    public void TicketSend(string result, TimeSpan duration)
+    {
+        _ticketSends.Add(1, new KeyValuePair<string, object?>("result", result));
+        _ticketSendDuration.Record(duration.TotalMilliseconds, new KeyValuePair<string, object?>("result", result));
+    }
+
+    public void TicketSkipped(string reason) => _ticketSkips.Add(1, new KeyValuePair<string, object?>("reason", reason));
+
+    public void TicketPoisoned(string kind) => _ticketsPoisoned.Add(1, new KeyValuePair<string, object?>("kind", kind));
 }
