@@ -68,6 +68,7 @@ public static class EventRegistrationServices
         services.AddSingleton<ConfirmCheckoutHandler>();
         services.AddSingleton<WebhookHandler>();
         services.AddReconciliation(configuration);
+        services.AddTickets(configuration);
 
         return services;
     }

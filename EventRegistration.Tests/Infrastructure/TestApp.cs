@@ -31,6 +31,7 @@ public class TestApp : IAsyncLifetime
     public string ConnectionString { get; private set; } = "";
     public string QueueName { get; } = "t-" + Guid.NewGuid().ToString("N")[..20];
     public FakeRazorpay Razorpay { get; } = new();
+    public FakeWhatsApp WhatsApp { get; } = new();
     public ShiftableClock Clock { get; } = new();
     public IServiceProvider Services => _host!.Services;
 
@@ -51,6 +52,11 @@ public class TestApp : IAsyncLifetime
         ["Razorpay:WebhookSecrets"] = $"{FakeRazorpay.WebhookSecret},{FakeRazorpay.PreviousWebhookSecret}",
         ["Razorpay:BaseUrl"] = Razorpay.BaseUrl,
         ["Orders:SeatHoldMinutes"] = "15",
+        ["WhatsApp:BaseUrl"] = WhatsApp.BaseUrl,
+        ["WhatsApp:PhoneNumberId"] = FakeWhatsApp.PhoneNumberId,
+        ["WhatsApp:AccessToken"] = FakeWhatsApp.AccessToken,
+        ["WhatsApp:TemplateName"] = FakeWhatsApp.TemplateName,
+        ["Tickets:SigningKeyPem"] = TestTicketKey.PrivateKeyPem,
     };
 
     public virtual async Task InitializeAsync()
@@ -87,6 +93,7 @@ public class TestApp : IAsyncLifetime
         }
 
         Razorpay.Dispose();
+        WhatsApp.Dispose();
         await TestDatabase.DropAsync(ConnectionString);
         try
         {

@@ -22,6 +22,10 @@ public sealed class RegistrationMetrics
     private readonly Counter<long> _reconciliationItems;
     private readonly Counter<long> _reconciliationErrors;
     private readonly Counter<long> _countDrifts;
+    private readonly Counter<long> _ticketSends;
+    private readonly Histogram<double> _ticketSendDuration;
+    private readonly Counter<long> _ticketSkips;
+    private readonly Counter<long> _ticketsPoisoned;
 
     public RegistrationMetrics(IMeterFactory meterFactory)
     {
@@ -38,6 +42,10 @@ public sealed class RegistrationMetrics
         _reconciliationItems = Meter.CreateCounter<long>("eventregistration.reconciliation.items", description: "Items a reconciliation step handled, by step and outcome.");
         _reconciliationErrors = Meter.CreateCounter<long>("eventregistration.reconciliation.errors", description: "Failures inside a reconciliation step, by step.");
         _countDrifts = Meter.CreateCounter<long>("eventregistration.reconciliation.count_drifts", description: "Events whose attendee_count differs from their paid registrations, per audit, by whether the drift is new.");
+        _ticketSends = Meter.CreateCounter<long>("eventregistration.tickets.sends", description: "Ticket delivery attempts by result: sent, transient_failure, permanent_failure.");
+        _ticketSendDuration = Meter.CreateHistogram<double>("eventregistration.tickets.send.duration", unit: "ms", description: "Ticket delivery attempt duration (QR, blob, media upload, send), by result.");
+        _ticketSkips = Meter.CreateCounter<long>("eventregistration.tickets.skipped", description: "Ticket messages that sent nothing, by reason (already_sent, lease_taken, unfinished_attempt, …).");
+        _ticketsPoisoned = Meter.CreateCounter<long>("eventregistration.tickets.poisoned", description: "Poisoned ticket messages recorded, by kind.");
     }
 
     public Meter Meter { get; }
@@ -72,4 +80,14 @@ public sealed class RegistrationMetrics
     public void ReconciliationErrors(string step, long count) => _reconciliationErrors.Add(count, new KeyValuePair<string, object?>("step", step));
 
     public void CountDrift(bool isNew) => _countDrifts.Add(1, new KeyValuePair<string, object?>("new", isNew));
+
+    public void TicketSend(string result, TimeSpan duration)
+    {
+        _ticketSends.Add(1, new KeyValuePair<string, object?>("result", result));
+        _ticketSendDuration.Record(duration.TotalMilliseconds, new KeyValuePair<string, object?>("result", result));
+    }
+
+    public void TicketSkipped(string reason) => _ticketSkips.Add(1, new KeyValuePair<string, object?>("reason", reason));
+
+    public void TicketPoisoned(string kind) => _ticketsPoisoned.Add(1, new KeyValuePair<string, object?>("kind", kind));
 }

@@ -1,0 +1,171 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json.Nodes;
+using WireMock.RequestBuilders;
+using WireMock.ResponseBuilders;
+using WireMock.Server;
+using WireMock.Settings;
+using WireMock.Types;
+using WireMock.Util;
+
+namespace EventRegistration.Tests.Infrastructure;
+
+/// <summary>
+/// The WhatsApp Cloud API (media upload and message send) as a real HTTP server on 127.0.0.1
+/// (WireMock.Net). Every request is recorded; the next sends or uploads can be scripted to fail
+/// with a Graph error code, and sends can be slowed down.
+/// </summary>
+public sealed class FakeWhatsApp : IDisposable
+{
+    public const string PhoneNumberId = "109876543210987";
+    public const string AccessToken = "test-whatsapp-token";
+    public const string ApiVersion = "v21.0";
+    public const string TemplateName = "event_ticket";
+    public const string TemplateLanguage = "en";
+
+    private readonly ConcurrentQueue<Failure> _sendFailures = new();
+    private readonly ConcurrentQueue<Failure> _uploadFailures = new();
+    private int _sequence;
+
+    public FakeWhatsApp()
+    {
+        Server = WireMockServer.Start(new WireMockServerSettings { Urls = ["http://127.0.0.1:0"] });
+        Server.Given(Request.Create().WithPath($"/{ApiVersion}/{PhoneNumberId}/media").UsingPost())
+            .RespondWith(Response.Create().WithCallback(request =>
+            {
+                var recorded = Record(request);
+                Uploads.Enqueue(recorded);
+                if (_uploadFailures.TryDequeue(out var failure))
+                {
+                    return Error(failure);
+                }
+
+                var id = $"media-{Interlocked.Increment(ref _sequence)}";
+                AcceptedUploads.Enqueue((recorded, id));
+                return Json(200, new JsonObject { ["id"] = id }.ToJsonString());
+            }));
+        Server.Given(Request.Create().WithPath($"/{ApiVersion}/{PhoneNumberId}/messages").UsingPost())
+            .RespondWith(Response.Create().WithCallback(request =>
+            {
+                var recorded = Record(request);
+                SendAttempts.Enqueue(recorded);
+                if (SendDelay > TimeSpan.Zero)
+                {
+                    Thread.Sleep(SendDelay);
+                }
+
+                if (_sendFailures.TryDequeue(out var failure))
+                {
+                    return Error(failure);
+                }
+
+                var body = JsonNode.Parse(recorded.Text)!.AsObject();
+                var wamid = "wamid.T" + Convert.ToHexString(RandomNumberGenerator.GetBytes(12));
+                Sent.Enqueue((body, wamid));
+                var to = body["to"]!.GetValue<string>();
+                return Json(200, new JsonObject
+                {
+                    ["messaging_product"] = "whatsapp",
+                    ["contacts"] = new JsonArray(new JsonObject { ["input"] = to, ["wa_id"] = to.TrimStart('+') }),
+                    ["messages"] = new JsonArray(new JsonObject { ["id"] = wamid, ["message_status"] = "accepted" }),
+                }.ToJsonString());
+            }));
+    }
+
+    public WireMockServer Server { get; }
+    public string BaseUrl => Server.Urls[0] + "/";
+
+    public ConcurrentQueue<RecordedRequest> Uploads { get; } = new();
+    public ConcurrentQueue<(RecordedRequest Request, string MediaId)> AcceptedUploads { get; } = new();
+    public ConcurrentQueue<RecordedRequest> SendAttempts { get; } = new();
+    public ConcurrentQueue<(JsonObject Body, string Wamid)> Sent { get; } = new();
+
+    /// <summary>How long each send takes to answer (widens race windows; never asserted on).</summary>
+    public TimeSpan SendDelay { get; set; }
+
+    /// <summary>The next <paramref name="times"/> sends answer this Graph error.</summary>
+    public void FailNextSends(int status, int code, int times = 1, string? retryAfter = null)
+    {
+        for (var i = 0; i < times; i++)
+        {
+            _sendFailures.Enqueue(new Failure(status, code, retryAfter));
+        }
+    }
+
+    public void FailNextUploads(int status, int code, int times = 1)
+    {
+        for (var i = 0; i < times; i++)
+        {
+            _uploadFailures.Enqueue(new Failure(status, code, null));
+        }
+    }
+
+    public void ClearFailures()
+    {
+        _sendFailures.Clear();
+        _uploadFailures.Clear();
+        SendDelay = TimeSpan.Zero;
+    }
+
+    /// <summary>Send attempts and accepted sends addressed to one recipient.</summary>
+    public List<RecordedRequest> SendAttemptsTo(string phone) =>
+        SendAttempts.Where(r => JsonNode.Parse(r.Text)!["to"]!.GetValue<string>() == phone).ToList();
+
+    public List<(JsonObject Body, string Wamid)> SentTo(string phone) =>
+        Sent.Where(s => s.Body["to"]!.GetValue<string>() == phone).ToList();
+
+    /// <summary>Uploads of one registration's ticket (the file name carries the registration id).</summary>
+    public List<RecordedRequest> UploadsFor(Guid registrationId) =>
+        Uploads.Where(u => u.Text.Contains($"ticket-{registrationId:N}.png", StringComparison.Ordinal)).ToList();
+
+    private static RecordedRequest Record(WireMock.IRequestMessage request)
+    {
+        var bytes = request.BodyAsBytes ?? Encoding.UTF8.GetBytes(request.Body ?? "");
+        string Header(string name) => request.Headers is { } headers && headers.TryGetValue(name, out var values) ? values.ToString() ?? "" : "";
+        return new RecordedRequest(Header("Authorization"), Header("Content-Type"), bytes, Encoding.Latin1.GetString(bytes));
+    }
+
+    private static WireMock.ResponseMessage Error(Failure failure)
+    {
+        var message = Json(failure.Status, new JsonObject
+        {
+            ["error"] = new JsonObject
+            {
+                ["message"] = $"(#{failure.Code}) The fake is failing on purpose",
+                ["type"] = "OAuthException",
+                ["code"] = failure.Code,
+                ["fbtrace_id"] = "AbCdEfGhIjK",
+            },
+        }.ToJsonString());
+        if (failure.RetryAfter is not null)
+        {
+            message.Headers!["Retry-After"] = new WireMockList<string>(failure.RetryAfter);
+        }
+
+        return message;
+    }
+
+    private static WireMock.ResponseMessage Json(int status, string body) => new()
+    {
+        StatusCode = status,
+        Headers = new Dictionary<string, WireMockList<string>> { ["Content-Type"] = new("application/json") },
+        BodyData = new BodyData { BodyAsString = body, DetectedBodyType = BodyType.String },
+    };
+
+    public void Dispose() => Server.Stop();
+
+    private sealed record Failure(int Status, int Code, string? RetryAfter);
+}
+
+/// <summary>A request as the fake received it; <see cref="Text"/> is the body read byte for byte (Latin-1), for searching.</summary>
+public sealed record RecordedRequest(string Authorization, string ContentType, byte[] Body, string Text);
+
+/// <summary>The ticket signing key the tests configure, made fresh for each test run (never a real key).</summary>
+public static class TestTicketKey
+{
+    private static readonly ECDsa Key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+
+    public static string PrivateKeyPem { get; } = Key.ExportPkcs8PrivateKeyPem();
+    public static string PublicKeyPem { get; } = Key.ExportSubjectPublicKeyInfoPem();
+}
