@@ -50,6 +50,9 @@ public sealed class ConfirmationBenchmark(TestApp app, string connectionString)
                    'order_B' || @batch || 'x' || n, 10000, 'INR', now() + interval '1 day'
               from numbered
             """, new { count, eventIds, batch });
+
+        // A production table has planner statistics (autovacuum); a freshly filled one must get them too.
+        await connection.ExecuteAsync("analyze events; analyze members; analyze event_registrations; analyze payments; analyze outbox");
         return Enumerable.Range(1, count).Select(n => $"order_B{batch}x{n}").ToList();
     }
 
@@ -133,7 +136,7 @@ public sealed class ConfirmationBenchmark(TestApp app, string connectionString)
                         await read.ReadAsync();
                     }
 
-                    await using (var written = await connection.QueryMultipleAsync(PaymentConfirmation.MarkPaid + ";\n" + PaymentConfirmation.UpsertPayment, new
+                    await using (var written = await connection.QueryMultipleAsync(PaymentConfirmation.MarkPaidAndRecordPayment, new
                     {
                         PaymentId = paymentId, RegistrationId = registrationId, EventId = eventId, Source = "checkout", Now = DateTime.UtcNow,
                         Message = message, OrderId = orders[i], AmountPaise = 10000L, Currency = "INR", Disposition = "applied", RefundStatus = (string?)null,
@@ -141,6 +144,7 @@ public sealed class ConfirmationBenchmark(TestApp app, string connectionString)
                     {
                         await written.ReadSingleAsync<RegistrationRow>();
                         await written.ReadSingleAsync<long>();
+                        await written.ReadAsync<bool>();
                     }
 
                     await transaction.CommitAsync();
@@ -155,5 +159,48 @@ public sealed class ConfirmationBenchmark(TestApp app, string connectionString)
         })));
         wall.Stop();
         return new Measurement(orders.Count, wall.Elapsed, latencies, failures);
+    }
+}
+
+/// <summary>Where one confirmation's time goes, sequentially: the transaction alone, the handler, the whole function.</summary>
+public static class ConfirmationProbe
+{
+    public static async Task RunAsync(TestApp app, ConfirmationBenchmark benchmark)
+    {
+        var confirmation = Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions.GetRequiredService<PaymentConfirmation>(app.Services);
+        var handler = Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions.GetRequiredService<ConfirmCheckoutHandler>(app.Services);
+        var queue = Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions.GetRequiredService<TicketQueue>(app.Services);
+        const int n = 400;
+        for (var round = 0; round < 2; round++)
+        {
+            var orders = await benchmark.PrepareAsync(Spread.ThousandEvents, n);
+            var sw = Stopwatch.StartNew();
+            foreach (var order in orders)
+            {
+                await confirmation.ConfirmAsync(new PaymentReport(order, $"pay_P{Guid.NewGuid():N}"[..24], 10000, "INR", ConfirmationSource.Checkout), CancellationToken.None);
+            }
+
+            Console.WriteLine($"PaymentConfirmation.ConfirmAsync (with dispatch): {sw.Elapsed.TotalMilliseconds / n:F2} ms");
+            orders = await benchmark.PrepareAsync(Spread.ThousandEvents, n);
+            sw.Restart();
+            foreach (var order in orders)
+            {
+                var pay = $"pay_P{Guid.NewGuid():N}"[..24];
+                await handler.HandleAsync(order, pay, TestApp.CheckoutSignature(order, pay), CancellationToken.None);
+            }
+
+            Console.WriteLine($"ConfirmCheckoutHandler: {sw.Elapsed.TotalMilliseconds / n:F2} ms");
+            sw.Restart();
+            for (var i = 0; i < n; i++)
+            {
+                await queue.SendAsync(new TicketDeliveryMessage(Guid.NewGuid()), CancellationToken.None);
+            }
+
+            Console.WriteLine($"TicketQueue.SendAsync: {sw.Elapsed.TotalMilliseconds / n:F2} ms");
+            var f = await benchmark.ThroughFunctionAsync(await benchmark.PrepareAsync(Spread.ThousandEvents, n), 1);
+            Console.WriteLine($"function: {1000 / f.PerSecond:F2} ms");
+            var c = await benchmark.BareTransactionAsync(await benchmark.PrepareAsync(Spread.ThousandEvents, n), 1);
+            Console.WriteLine($"bare: {1000 / c.PerSecond:F2} ms");
+        }
     }
 }

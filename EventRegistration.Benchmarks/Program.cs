@@ -21,6 +21,12 @@ try
 {
 var confirmations = new ConfirmationBenchmark(app, app.ConnectionString);
 
+if (args.Contains("--probe"))
+{
+    await ConfirmationProbe.RunAsync(app, confirmations);
+    return 0;
+}
+
 Console.WriteLine("warming up");
 await confirmations.ThroughFunctionAsync(await confirmations.PrepareAsync(Spread.ThousandEvents, 300), 8);
 await confirmations.BareTransactionAsync(await confirmations.PrepareAsync(Spread.ThousandEvents, 300), 8);

@@ -38,7 +38,7 @@ public sealed class PaymentConfirmation(
         """;
 
     /// <summary>One round trip while the event row is locked: the registration, the seat, the ticket's outbox row.</summary>
-    internal const string MarkPaid = $"""
+    private const string MarkPaid = $"""
         update event_registrations
            set status = 'paid', payment_id = @PaymentId, paid_at = @Now, confirmed_by = @Source,
                hold_expires_at = null, updated_at = @Now
@@ -61,7 +61,7 @@ public sealed class PaymentConfirmation(
         """;
 
     /// <summary>Records the payment; a later, more definite report (captured after failed) replaces an earlier one.</summary>
-    internal const string UpsertPayment = """
+    private const string UpsertPayment = """
         insert into payments (payment_id, order_id, registration_id, amount_paise, currency, status, disposition, source,
                               refund_status, first_seen_at, updated_at)
         values (@PaymentId, nullif(@OrderId, ''), @RegistrationId, @AmountPaise, @Currency, 'captured', @Disposition, @Source,
@@ -73,6 +73,13 @@ public sealed class PaymentConfirmation(
          where payments.disposition in ('failed_attempt', 'observed')
         returning (xmax = 0) as inserted
         """;
+
+    /// <summary>
+    /// The writes of a confirmed payment in one round trip. Read every result set it returns
+    /// (registration, outbox id, payment row): Dapper cancels a command whose results are left
+    /// unread, which costs a second connection to the server and can abort the next statement.
+    /// </summary>
+    internal const string MarkPaidAndRecordPayment = MarkPaid + ";\n" + UpsertPayment;
 
     private const string InsertAnomaly = """
         insert into anomalies (kind, event_id, registration_id, payment_id, detail, created_at)
@@ -167,7 +174,7 @@ public sealed class PaymentConfirmation(
         {
             RegistrationRow paid;
             long outboxId;
-            await using (var written = await connection.QueryMultipleAsync(MarkPaid + ";\n" + UpsertPayment, new
+            await using (var written = await connection.QueryMultipleAsync(MarkPaidAndRecordPayment, new
             {
                 parameters.PaymentId,
                 parameters.RegistrationId,
@@ -184,6 +191,7 @@ public sealed class PaymentConfirmation(
             {
                 paid = await written.ReadSingleAsync<RegistrationRow>();
                 outboxId = await written.ReadSingleAsync<long>();
+                await written.ReadAsync<bool>();
             }
 
             return new ConfirmationResult(ConfirmationOutcome.Paid, paid, outboxId);

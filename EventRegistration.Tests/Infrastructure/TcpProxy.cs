@@ -44,7 +44,15 @@ public sealed class TcpProxy : IAsyncDisposable
     {
         foreach (var (key, pair) in _open)
         {
-            pair.Client.Client.LingerState = new LingerOption(true, 0);
+            try
+            {
+                pair.Client.Client.LingerState = new LingerOption(true, 0);
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException)
+            {
+                // Already closed from the other side.
+            }
+
             pair.Client.Close();
             pair.Upstream.Close();
             _open.TryRemove(key, out _);
@@ -71,7 +79,15 @@ public sealed class TcpProxy : IAsyncDisposable
 
             if (_refusing)
             {
-                client.Client.LingerState = new LingerOption(true, 0);
+                try
+                {
+                    client.Client.LingerState = new LingerOption(true, 0);
+                }
+                catch (Exception e) when (e is SocketException or ObjectDisposedException)
+                {
+                    // The caller gave up already.
+                }
+
                 client.Close();
                 continue;
             }
