@@ -131,6 +131,13 @@ public sealed class PaymentConfirmation(
 
         if (registration is null || seats is null)
         {
+            if (report.Source == ConfirmationSource.Checkout)
+            {
+                // A browser's claim about an order we never made: answered 404, nothing to record;
+                // Razorpay's own report of the payment (webhook) is recorded when it comes.
+                return new ConfirmationResult(ConfirmationOutcome.UnknownOrder, null);
+            }
+
             await RecordPaymentAsync(connection, transaction, report, source, null, "unknown_order", null, now,
                 $"Payment {report.PaymentId} names order {report.OrderId}, which no registration has.");
             return new ConfirmationResult(ConfirmationOutcome.UnknownOrder, null);
@@ -147,7 +154,8 @@ public sealed class PaymentConfirmation(
             return new ConfirmationResult(ConfirmationOutcome.PaymentUsedElsewhere, registration);
         }
 
-        if (report.AmountPaise != registration.AmountPaise || !string.Equals(report.Currency, registration.Currency, StringComparison.Ordinal))
+        if (report.AmountPaise is not null
+            && (report.AmountPaise != registration.AmountPaise || !string.Equals(report.Currency, registration.Currency, StringComparison.Ordinal)))
         {
             await RecordPaymentAsync(connection, transaction, report, source, registration, "amount_mismatch", null, now,
                 $"Payment {report.PaymentId} is {report.AmountPaise} {report.Currency}; the order is {registration.AmountPaise} {registration.Currency}.");
@@ -183,8 +191,8 @@ public sealed class PaymentConfirmation(
                 parameters.Now,
                 parameters.Message,
                 report.OrderId,
-                report.AmountPaise,
-                report.Currency,
+                AmountPaise = report.AmountPaise ?? registration.AmountPaise,
+                Currency = report.Currency ?? registration.Currency,
                 Disposition = "applied",
                 RefundStatus = (string?)null,
             }, transaction))
@@ -237,8 +245,8 @@ public sealed class PaymentConfirmation(
             report.PaymentId,
             report.OrderId,
             RegistrationId = registration?.Id,
-            report.AmountPaise,
-            report.Currency,
+            AmountPaise = report.AmountPaise ?? registration?.AmountPaise,
+            Currency = report.Currency ?? registration?.Currency,
             Disposition = disposition,
             Source = source,
             RefundStatus = refundStatus,

@@ -8,8 +8,11 @@ public enum ConfirmationSource
 }
 
 /// <summary>A captured payment as one of the three callers learned of it.</summary>
-/// <param name="AmountPaise">The payment's amount; the checkout callback, which carries none, passes the order's.</param>
-public sealed record PaymentReport(string OrderId, string PaymentId, long AmountPaise, string Currency, ConfirmationSource Source);
+/// <param name="AmountPaise">
+/// The payment's amount and currency as Razorpay reported them, checked against the order's;
+/// null from the checkout callback, which carries none (its signature binds the payment to the order).
+/// </param>
+public sealed record PaymentReport(string OrderId, string PaymentId, long? AmountPaise, string? Currency, ConfirmationSource Source);
 
 public enum ConfirmationOutcome
 {

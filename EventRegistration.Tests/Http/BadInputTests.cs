@@ -128,7 +128,8 @@ public sealed class BadInputTests(BadInputTests.World world) : IClassFixture<Bad
     {
         _ = name;
         var text = world.Fill(body).Replace("\"PAY\"", $"\"{GoodPayment}\"");
-        var signature = body.Contains("WRONGSECRET") ? TestApp.CheckoutSignature(world.OrderId, GoodPayment, "not-the-key-secret")
+        var signature = body.Contains("order_TUnknown00001") ? TestApp.CheckoutSignature("order_TUnknown00001", GoodPayment)
+            : body.Contains("WRONGSECRET") ? TestApp.CheckoutSignature(world.OrderId, GoodPayment, "not-the-key-secret")
             : body.Contains("OTHERORDER") ? TestApp.CheckoutSignature(world.OtherOrderId, GoodPayment)
             : body.Contains("OTHERPAYMENT") ? TestApp.CheckoutSignature(world.OrderId, "pay_TSomeoneElse01")
             : TestApp.CheckoutSignature(world.OrderId, GoodPayment);
