@@ -32,12 +32,20 @@ await confirmations.ThroughFunctionAsync(await confirmations.PrepareAsync(Spread
 await confirmations.BareTransactionAsync(await confirmations.PrepareAsync(Spread.ThousandEvents, 300), 8);
 
 var rows = new List<(Spread Spread, int Level, Measurement Function, Measurement Ceiling)>();
+var cpu = new List<string>();
 foreach (var spread in new[] { Spread.ThousandEvents, Spread.HotEvent })
 {
     foreach (var level in levels)
     {
-        var function = await confirmations.ThroughFunctionAsync(await confirmations.PrepareAsync(spread, requestsPerRun), level);
-        var ceiling = await confirmations.BareTransactionAsync(await confirmations.PrepareAsync(spread, requestsPerRun), level);
+        var functionOrders = await confirmations.PrepareAsync(spread, requestsPerRun);
+        var before = CpuSample.Take();
+        var function = await confirmations.ThroughFunctionAsync(functionOrders, level);
+        var functionCpu = CpuSample.Take() - before;
+        var ceilingOrders = await confirmations.PrepareAsync(spread, requestsPerRun);
+        before = CpuSample.Take();
+        var ceiling = await confirmations.BareTransactionAsync(ceilingOrders, level);
+        var ceilingCpu = CpuSample.Take() - before;
+        cpu.Add($"| {(spread == Spread.HotEvent ? "one hot event" : "1,000 events")} | {level} | {functionCpu.PerRequest(requestsPerRun)} | {ceilingCpu.PerRequest(requestsPerRun)} |");
         rows.Add((spread, level, function, ceiling));
         Console.WriteLine($"{spread,-15} {level,3}: function {function.PerSecond,7:F0}/s p99 {function.P(99),6:F1} ms | ceiling {ceiling.PerSecond,7:F0}/s p99 {ceiling.P(99),6:F1} ms | failures {function.Failures}/{ceiling.Failures}");
     }
@@ -52,7 +60,7 @@ foreach (var line in tickets.ConsoleLines)
 var peakMb = Process.GetCurrentProcess().PeakWorkingSet64 / 1024.0 / 1024.0;
 Console.WriteLine($"peak working set {peakMb:F0} MB");
 
-await File.WriteAllTextAsync(output, await ReportAsync(app, rows, tickets, peakMb, requestsPerRun, quick));
+await File.WriteAllTextAsync(output, await ReportAsync(app, rows, cpu, tickets, peakMb, requestsPerRun, quick));
 Console.WriteLine($"report written to {output}");
 return rows.Any(r => r.Function.Failures > 0) ? 1 : 0;
 }
@@ -62,7 +70,7 @@ finally
 }
 
 static async Task<string> ReportAsync(
-    BenchApp app, List<(Spread Spread, int Level, Measurement Function, Measurement Ceiling)> rows,
+    BenchApp app, List<(Spread Spread, int Level, Measurement Function, Measurement Ceiling)> rows, List<string> cpu,
     TicketPipelineResult tickets, double peakMb, int requestsPerRun, bool quick)
 {
     await using var connection = new NpgsqlConnection(app.ConnectionString);
@@ -70,7 +78,7 @@ static async Task<string> ReportAsync(
     var settings = string.Join(", ", (await connection.QueryAsync<(string Name, string Setting)>(
         "select name, setting from pg_settings where name in ('fsync','synchronous_commit','shared_buffers','max_connections') order by name"))
         .Select(s => $"{s.Name}={s.Setting}"));
-    var cpu = File.Exists("/proc/cpuinfo")
+    var cpuModel = File.Exists("/proc/cpuinfo")
         ? File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? "unknown"
         : "unknown";
 
@@ -81,7 +89,7 @@ static async Task<string> ReportAsync(
     report.AppendLine();
     report.AppendLine("## Machine and settings");
     report.AppendLine();
-    report.AppendLine($"- {Environment.ProcessorCount} cores ({cpu}), {GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 1024 / 1024 / 1024} GiB; everything (PostgreSQL, Azurite, the app, the load) on the same machine.");
+    report.AppendLine($"- {Environment.ProcessorCount} cores ({cpuModel}), {GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 1024 / 1024 / 1024} GiB; everything (PostgreSQL, Azurite, the app, the load) on the same machine.");
     report.AppendLine($"- {version}; {settings}.");
     report.AppendLine($"- App: `Postgres:MaxConcurrentTransactions`=8 (the default), {requestsPerRun} confirmations per row, each a fresh pending registration with its order.");
     report.AppendLine("- Function path: a real `HttpRequest` with the JSON body → `ConfirmCheckout` (validation, order lookup, signature check, the confirmation transaction, the outbox row sent to the Azurite queue and marked) → the written response.");
@@ -94,6 +102,16 @@ static async Task<string> ReportAsync(
     foreach (var (spread, level, function, ceiling) in rows)
     {
         report.AppendLine($"| {(spread == Spread.HotEvent ? "one hot event" : "1,000 events")} | {level} | {function.PerSecond:F0} | {function.P(50):F1} | {function.P(95):F1} | {function.P(99):F1} | {ceiling.PerSecond:F0} | {ceiling.P(99):F1} | {function.PerSecond / ceiling.PerSecond:F2} |");
+    }
+
+    report.AppendLine();
+    report.AppendLine("CPU milliseconds per confirmation, by process (all on the same 2 cores):");
+    report.AppendLine();
+    report.AppendLine("| events | callers | function: app / PostgreSQL / Azurite | ceiling: app / PostgreSQL / Azurite |");
+    report.AppendLine("|---|---:|---|---|");
+    foreach (var line in cpu)
+    {
+        report.AppendLine(line);
     }
 
     report.AppendLine();

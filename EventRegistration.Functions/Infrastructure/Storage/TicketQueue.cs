@@ -44,6 +44,11 @@ public sealed class TicketQueue
         clientOptions.Retry.Mode = RetryMode.Fixed;
         clientOptions.Retry.Delay = TimeSpan.FromMilliseconds(200);
         clientOptions.Retry.NetworkTimeout = TimeSpan.FromSeconds(3);
+
+        // One message per confirmation: the SDK's request logging and tracing cost more CPU than
+        // the send itself; failures are logged by the callers.
+        clientOptions.Diagnostics.IsLoggingEnabled = false;
+        clientOptions.Diagnostics.IsDistributedTracingEnabled = false;
         _queue = new QueueClient(options.Value.ConnectionString, options.Value.TicketQueueName, clientOptions);
         _poison = new QueueClient(options.Value.ConnectionString, options.Value.TicketQueueName + "-poison", clientOptions);
     }
