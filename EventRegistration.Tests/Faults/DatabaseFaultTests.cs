@@ -9,31 +9,8 @@ namespace EventRegistration.Tests.Faults;
 /// the server unreachable. Nothing half-done remains, callers get a retryable 503, and the
 /// app recovers by itself.
 /// </summary>
-public sealed class DatabaseFaultTests(DatabaseFaultTests.ProxiedApp app) : IClassFixture<DatabaseFaultTests.ProxiedApp>
+public sealed class DatabaseFaultTests(ProxiedDatabaseApp app) : IClassFixture<ProxiedDatabaseApp>
 {
-    /// <summary>The app reaches PostgreSQL through a TCP proxy the test can take down.</summary>
-    public sealed class ProxiedApp : TestApp
-    {
-        public TcpProxy Proxy { get; } = new(new NpgsqlConnectionStringBuilder(TestDatabase.AdminConnectionString).Port);
-
-        protected override void Configure(IDictionary<string, string?> settings)
-        {
-            settings["Postgres:ConnectionString"] = new NpgsqlConnectionStringBuilder(ConnectionString)
-            {
-                Port = Proxy.Port,
-                Timeout = 2,
-                CommandTimeout = 15,
-            }.ConnectionString;
-            settings["Postgres:LockTimeoutMilliseconds"] = "10000";
-        }
-
-        public override async Task DisposeAsync()
-        {
-            await base.DisposeAsync();
-            await Proxy.DisposeAsync();
-        }
-    }
-
     [Fact]
     public async Task A_connection_killed_twice_inside_the_transaction_leaves_no_trace_and_answers_503()
     {

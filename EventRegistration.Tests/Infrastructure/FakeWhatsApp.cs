@@ -63,6 +63,7 @@ public sealed class FakeWhatsApp : IDisposable
                 var body = JsonNode.Parse(recorded.Text)!.AsObject();
                 var wamid = "wamid.T" + Convert.ToHexString(RandomNumberGenerator.GetBytes(12));
                 Sent.Enqueue((body, wamid));
+                OnSendAccepted?.Invoke();
                 var to = body["to"]!.GetValue<string>();
                 return Json(200, new JsonObject
                 {
@@ -83,6 +84,9 @@ public sealed class FakeWhatsApp : IDisposable
 
     /// <summary>How long each send takes to answer (widens race windows; never asserted on).</summary>
     public TimeSpan SendDelay { get; set; }
+
+    /// <summary>Runs when a send is accepted, just before the answer leaves: a test's hook to fail what comes next.</summary>
+    public Action? OnSendAccepted { get; set; }
 
     /// <summary>The next <paramref name="times"/> sends answer this Graph error.</summary>
     public void FailNextSends(int status, int code, int times = 1, string? retryAfter = null)
