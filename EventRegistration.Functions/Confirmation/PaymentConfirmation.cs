@@ -2,6 +2,7 @@ using Dapper;
 using EventRegistration.Functions.Infrastructure.Database;
 using EventRegistration.Functions.Infrastructure.Storage;
 using EventRegistration.Functions.Infrastructure.Telemetry;
+using EventRegistration.Functions.Orders;
 using EventRegistration.Functions.Outbox;
 using Microsoft.Extensions.Logging;
 using Npgsql;
@@ -32,11 +33,6 @@ public sealed class PaymentConfirmation(
         select id from event_registrations where payment_id = @PaymentId;
         """;
 
-    private const string CountOtherLiveHolds = """
-        select count(*) from event_registrations
-         where event_id = @EventId and status = 'pending' and hold_expires_at > @Now and id <> @RegistrationId
-        """;
-
     /// <summary>One round trip while the event row is locked: the registration, the seat, the ticket's outbox row.</summary>
     private const string MarkPaid = $"""
         update event_registrations
@@ -53,11 +49,12 @@ public sealed class PaymentConfirmation(
         returning id
         """;
 
-    private const string MarkRefundDue = """
+    private const string MarkRefundDue = $"""
         update event_registrations
            set status = 'refund_due', payment_id = @PaymentId, paid_at = @Now, confirmed_by = @Source,
                refund_reason = 'event_full', hold_expires_at = null, updated_at = @Now
          where id = @RegistrationId
+        returning {RegistrationRow.Columns}
         """;
 
     /// <summary>Records the payment; a later, more definite report (captured after failed) replaces an earlier one.</summary>
@@ -205,9 +202,9 @@ public sealed class PaymentConfirmation(
             return new ConfirmationResult(ConfirmationOutcome.Paid, paid, outboxId);
         }
 
-        await connection.ExecuteAsync(MarkRefundDue, parameters, transaction);
+        var refundDue = await connection.QuerySingleAsync<RegistrationRow>(MarkRefundDue, parameters, transaction);
         await RecordPaymentAsync(connection, transaction, report, source, registration, "event_full", "due", now, null);
-        return new ConfirmationResult(ConfirmationOutcome.RefundDue, await ReloadAsync(connection, transaction, registration.Id));
+        return new ConfirmationResult(ConfirmationOutcome.RefundDue, refundDue);
     }
 
     /// <summary>
@@ -231,8 +228,7 @@ public sealed class PaymentConfirmation(
             return true;
         }
 
-        var otherHolds = await connection.ExecuteScalarAsync<long>(
-            CountOtherLiveHolds, new { EventId = seats.Id, Now = now, RegistrationId = registration.Id }, transaction);
+        var otherHolds = await SeatHolds.CountOthersAsync(connection, transaction, seats.Id, registration.Id, now);
         return seats.AttendeeCount + otherHolds < capacity;
     }
 
@@ -266,10 +262,6 @@ public sealed class PaymentConfirmation(
             }, transaction);
         }
     }
-
-    private static Task<RegistrationRow> ReloadAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, Guid id) =>
-        connection.QuerySingleAsync<RegistrationRow>(
-            $"select {RegistrationRow.Columns} from event_registrations where id = @id", new { id }, transaction);
 
     public static string SourceName(ConfirmationSource source) => source switch
     {

@@ -52,8 +52,4 @@ public sealed class RegistrationRow
         "id, event_id, member_id, status, order_id, payment_id, amount_paise, currency, hold_expires_at, paid_at, confirmed_by, refund_reason";
 }
 
-public sealed record ConfirmationResult(ConfirmationOutcome Outcome, RegistrationRow? Registration, long? OutboxId = null)
-{
-    /// <summary>The answer to a caller is the same for the first call and every replay.</summary>
-    public bool Succeeded => Outcome is ConfirmationOutcome.Paid or ConfirmationOutcome.AlreadyPaid or ConfirmationOutcome.RefundDue;
-}
+public sealed record ConfirmationResult(ConfirmationOutcome Outcome, RegistrationRow? Registration, long? OutboxId = null);

@@ -34,11 +34,6 @@ public sealed class CreateOrderHandler(
           from event_registrations where event_id = @EventId and member_id = @MemberId for update
         """;
 
-    private const string CountOtherLiveHolds = """
-        select count(*) from event_registrations
-         where event_id = @EventId and status = 'pending' and hold_expires_at > @Now and id <> @RegistrationId
-        """;
-
     private const string InsertRegistration = """
         insert into event_registrations (id, event_id, member_id, status, amount_paise, currency, hold_expires_at, created_at, updated_at)
         values (@Id, @EventId, @MemberId, 'pending', @AmountPaise, @Currency, @HoldExpiresAt, @Now, @Now)
@@ -124,8 +119,7 @@ public sealed class CreateOrderHandler(
         var registrationId = existing?.Id ?? Guid.NewGuid();
         if (ev.Capacity is { } capacity)
         {
-            var otherHolds = await connection.ExecuteScalarAsync<long>(CountOtherLiveHolds,
-                new { EventId = eventId, Now = now, RegistrationId = registrationId }, transaction);
+            var otherHolds = await SeatHolds.CountOthersAsync(connection, transaction, eventId, registrationId, now);
             if (ev.AttendeeCount + otherHolds >= capacity)
             {
                 return SeatHold.Refused(Problems.EventFull());

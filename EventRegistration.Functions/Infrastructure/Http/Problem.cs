@@ -1,5 +1,4 @@
 using System.Text.Json.Serialization;
-using Microsoft.AspNetCore.Http;
 
 namespace EventRegistration.Functions.Infrastructure.Http;
 
@@ -49,8 +48,4 @@ public static class Problems
 
     private static ApiResult Make(int status, string slug, string title, string detail, string? field = null, Guid? registrationId = null) =>
         new(status, new ProblemDocument(TypePrefix + slug, title, status, detail, field, registrationId), ContentType);
-
-    public static bool IsProblem(this ApiResult result) => result.ContentType == ContentType;
-
-    public static int StatusOf(HttpResponse response) => response.StatusCode;
 }
