@@ -28,8 +28,10 @@ if (args.Contains("--probe"))
 }
 
 Console.WriteLine("warming up");
-await confirmations.ThroughFunctionAsync(await confirmations.PrepareAsync(Spread.ThousandEvents, 300), 8);
-await confirmations.BareTransactionAsync(await confirmations.PrepareAsync(Spread.ThousandEvents, 300), 8);
+// Long enough for the JIT's tiered compilation to reach steady state on both paths.
+var warmup = quick ? 300 : 1500;
+await confirmations.ThroughFunctionAsync(await confirmations.PrepareAsync(Spread.ThousandEvents, warmup), 8);
+await confirmations.BareTransactionAsync(await confirmations.PrepareAsync(Spread.ThousandEvents, warmup), 8);
 
 var rows = new List<(Spread Spread, int Level, Measurement Function, Measurement Ceiling)>();
 var cpu = new List<string>();
