@@ -1,0 +1,86 @@
+// Key Vault holding every secret the app reads. Authorisation is Azure RBAC; the app's identity
+// gets "Key Vault Secrets User" in api.bicep. Secret values arrive as @secure parameters (or are
+// read from the storage account here) and never leave as outputs: only their URIs do.
+param location string
+param tags object
+param keyVaultName string
+param storageAccountName string
+
+@secure()
+param postgresConnectionString string
+@secure()
+param razorpayKeySecret string
+@secure()
+param razorpayWebhookSecrets string
+@secure()
+param whatsAppAccessToken string
+@secure()
+param ticketSigningKeyPem string
+
+resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
+  name: storageAccountName
+}
+
+resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
+  name: keyVaultName
+  location: location
+  tags: tags
+  properties: {
+    tenantId: subscription().tenantId
+    sku: {
+      family: 'A'
+      name: 'standard'
+    }
+    enableRbacAuthorization: true
+    enableSoftDelete: true
+    softDeleteRetentionInDays: 7
+    publicNetworkAccess: 'Enabled'
+  }
+}
+
+resource storageConnection 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+  parent: vault
+  name: 'storage-connection-string'
+  properties: {
+    value: 'DefaultEndpointsProtocol=https;AccountName=${storage.name};AccountKey=${storage.listKeys().keys[0].value};EndpointSuffix=${environment().suffixes.storage}'
+  }
+}
+
+resource postgresConnection 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+  parent: vault
+  name: 'postgres-connection-string'
+  properties: { value: postgresConnectionString }
+}
+
+resource razorpayKey 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+  parent: vault
+  name: 'razorpay-key-secret'
+  properties: { value: razorpayKeySecret }
+}
+
+resource razorpayWebhook 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+  parent: vault
+  name: 'razorpay-webhook-secrets'
+  properties: { value: razorpayWebhookSecrets }
+}
+
+resource whatsAppToken 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+  parent: vault
+  name: 'whatsapp-access-token'
+  properties: { value: whatsAppAccessToken }
+}
+
+resource ticketSigningKey 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+  parent: vault
+  name: 'tickets-signing-key-pem'
+  properties: { value: ticketSigningKeyPem }
+}
+
+output name string = vault.name
+// Versionless URIs: the app picks up a rotated secret without a redeployment.
+output storageConnectionSecretUri string = storageConnection.properties.secretUri
+output postgresConnectionSecretUri string = postgresConnection.properties.secretUri
+output razorpayKeySecretUri string = razorpayKey.properties.secretUri
+output razorpayWebhookSecretsUri string = razorpayWebhook.properties.secretUri
+output whatsAppAccessTokenUri string = whatsAppToken.properties.secretUri
+output ticketSigningKeyPemUri string = ticketSigningKey.properties.secretUri

@@ -1,0 +1,113 @@
+// Azure Database for PostgreSQL Flexible Server with its built-in PgBouncer. PgBouncer is only
+// offered on the General Purpose and Memory Optimized tiers, hence no Burstable default.
+// Server parameters are applied one after another: the service rejects concurrent updates.
+param location string
+param tags object
+param serverName string
+param databaseName string
+param postgresVersion string
+param skuName string
+param skuTier string
+param storageSizeGB int
+param administratorLogin string
+@secure()
+param administratorPassword string
+
+@description('PgBouncer server connections per user/database pair: the connections PostgreSQL actually sees from the app.')
+param pgBouncerDefaultPoolSize int
+
+@description('Client connections PgBouncer accepts: must cover every Functions instance times its Npgsql Maximum Pool Size.')
+param pgBouncerMaxClientConnections int
+
+resource server 'Microsoft.DBforPostgreSQL/flexibleServers@2024-08-01' = {
+  name: serverName
+  location: location
+  tags: tags
+  sku: {
+    name: skuName
+    tier: skuTier
+  }
+  properties: {
+    version: postgresVersion
+    administratorLogin: administratorLogin
+    administratorLoginPassword: administratorPassword
+    storage: { storageSizeGB: storageSizeGB }
+    backup: {
+      backupRetentionDays: 7
+      geoRedundantBackup: 'Disabled'
+    }
+    highAvailability: { mode: 'Disabled' }
+    network: { publicNetworkAccess: 'Enabled' }
+    authConfig: {
+      activeDirectoryAuth: 'Disabled'
+      passwordAuth: 'Enabled'
+    }
+  }
+}
+
+resource database 'Microsoft.DBforPostgreSQL/flexibleServers/databases@2024-08-01' = {
+  parent: server
+  name: databaseName
+  properties: {
+    charset: 'UTF8'
+    collation: 'en_US.utf8'
+  }
+}
+
+// 0.0.0.0–0.0.0.0 is Azure's convention for "any Azure service", which is what a Flex
+// Consumption app without a virtual network needs (its outbound addresses are not fixed).
+resource allowAzureServices 'Microsoft.DBforPostgreSQL/flexibleServers/firewallRules@2024-08-01' = {
+  parent: server
+  name: 'AllowAllAzureServicesAndResourcesWithinAzureIps'
+  properties: {
+    startIpAddress: '0.0.0.0'
+    endIpAddress: '0.0.0.0'
+  }
+  dependsOn: [database]
+}
+
+resource pgBouncerEnabled 'Microsoft.DBforPostgreSQL/flexibleServers/configurations@2024-08-01' = {
+  parent: server
+  name: 'pgbouncer.enabled'
+  properties: {
+    value: 'true'
+    source: 'user-override'
+  }
+  dependsOn: [allowAzureServices]
+}
+
+// Transaction pooling: a server connection is lent for one transaction. The app only uses
+// transaction-scoped state (set local lock_timeout, pg_advisory_xact_lock) on its hot paths.
+resource pgBouncerPoolMode 'Microsoft.DBforPostgreSQL/flexibleServers/configurations@2024-08-01' = {
+  parent: server
+  name: 'pgbouncer.pool_mode'
+  properties: {
+    value: 'transaction'
+    source: 'user-override'
+  }
+  dependsOn: [pgBouncerEnabled]
+}
+
+resource pgBouncerPoolSize 'Microsoft.DBforPostgreSQL/flexibleServers/configurations@2024-08-01' = {
+  parent: server
+  name: 'pgbouncer.default_pool_size'
+  properties: {
+    value: string(pgBouncerDefaultPoolSize)
+    source: 'user-override'
+  }
+  dependsOn: [pgBouncerPoolMode]
+}
+
+resource pgBouncerMaxClients 'Microsoft.DBforPostgreSQL/flexibleServers/configurations@2024-08-01' = {
+  parent: server
+  name: 'pgbouncer.max_client_conn'
+  properties: {
+    value: string(pgBouncerMaxClientConnections)
+    source: 'user-override'
+  }
+  dependsOn: [pgBouncerPoolSize]
+}
+
+output name string = server.name
+output fullyQualifiedDomainName string = server.properties.fullyQualifiedDomainName
+output databaseName string = database.name

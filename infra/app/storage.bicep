@@ -1,0 +1,59 @@
+// The storage account behind AzureWebJobsStorage: the host's own state, the ticket queue and
+// its poison queue, the lease and QR-image containers, and the package container Flex
+// Consumption deploys from. Names must match the app (DeliverTicketFunction.QueueName,
+// StorageOptions defaults) and host.json's queue settings.
+param location string
+param tags object
+param storageAccountName string
+param deploymentContainerName string
+
+var queueNames = [
+  'ticket-deliveries'
+  'ticket-deliveries-poison'
+]
+
+var containerNames = [
+  'ticket-locks'
+  'tickets'
+  deploymentContainerName
+]
+
+resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
+  name: storageAccountName
+  location: location
+  tags: tags
+  kind: 'StorageV2'
+  sku: { name: 'Standard_LRS' }
+  properties: {
+    minimumTlsVersion: 'TLS1_2'
+    allowBlobPublicAccess: false
+    // The app reads AzureWebJobsStorage as a connection string (StorageOptions), so the
+    // account key stays enabled; the key itself only ever lives in Key Vault.
+    allowSharedKeyAccess: true
+    supportsHttpsTrafficOnly: true
+  }
+}
+
+resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = {
+  parent: storage
+  name: 'default'
+}
+
+resource containers 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = [for name in containerNames: {
+  parent: blobService
+  name: name
+  properties: { publicAccess: 'None' }
+}]
+
+resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2023-05-01' = {
+  parent: storage
+  name: 'default'
+}
+
+resource queues 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = [for name in queueNames: {
+  parent: queueService
+  name: name
+}]
+
+output name string = storage.name
+output blobEndpoint string = storage.properties.primaryEndpoints.blob

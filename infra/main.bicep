@@ -1,0 +1,226 @@
+// EventRegistration on Azure: one resource group holding the Function App (Flex Consumption,
+// .NET 10 isolated), its storage account, PostgreSQL Flexible Server with PgBouncer, Key Vault
+// and Application Insights. `azd up` fills the parameters from main.parameters.json and the
+// azd environment; secrets come from `azd env set`, never from a committed file.
+targetScope = 'subscription'
+
+@minLength(1)
+@maxLength(64)
+@description('azd environment name; names the resource group and seeds every resource name.')
+param environmentName string
+
+@minLength(1)
+@description('Azure region of every resource.')
+param location string
+
+@description('PostgreSQL administrator login (also the app\'s login until a dedicated role exists).')
+param postgresAdministratorLogin string = 'evregadmin'
+
+@secure()
+@minLength(12)
+@description('PostgreSQL administrator password.')
+param postgresAdministratorPassword string
+
+@allowed(['15', '16'])
+param postgresVersion string = '16'
+
+@description('PgBouncer needs General Purpose or Memory Optimized compute.')
+param postgresSkuName string = 'Standard_D2ds_v5'
+
+@allowed(['GeneralPurpose', 'MemoryOptimized'])
+param postgresSkuTier string = 'GeneralPurpose'
+
+param postgresStorageSizeGB int = 32
+
+@description('Razorpay API key id (rzp_test_… / rzp_live_…); sent to browsers, so not a secret.')
+param razorpayKeyId string
+
+@secure()
+param razorpayKeySecret string
+
+@secure()
+@description('Webhook secret(s), comma-separated: current first, previous ones during a rotation.')
+param razorpayWebhookSecrets string
+
+@description('WhatsApp Cloud API phone-number id (numeric id of the sending number).')
+param whatsAppPhoneNumberId string
+
+@secure()
+param whatsAppAccessToken string
+
+param whatsAppTemplateName string = 'event_ticket'
+param whatsAppTemplateLanguage string = 'en'
+
+@secure()
+@description('ECDSA P-256 private key (PEM) that signs ticket tokens. Never the sample key.')
+param ticketSigningKeyPem string
+
+@description('NCRONTAB schedule of the Reconcile timer (six fields, UTC).')
+param reconciliationSchedule string = '0 */5 * * * *'
+
+@minValue(1)
+@maxValue(1000)
+@description('Most Function App instances Flex Consumption may run; part of the connection budget.')
+param maximumInstanceCount int = 40
+
+@allowed([512, 2048, 4096])
+param instanceMemoryMB int = 2048
+
+@minValue(1)
+@maxValue(256)
+@description('Postgres__MaxConcurrentTransactions: transactions one instance runs at once.')
+param postgresMaxConcurrentTransactions int = 8
+
+@minValue(2)
+@maxValue(100)
+@description('Npgsql Maximum Pool Size per instance. Above MaxConcurrentTransactions: ticket deliveries (host.json batch 8 + 4) and the reconciliation session use connections outside the transaction slots.')
+param postgresMaxPoolSize int = 20
+
+@minValue(5)
+@maxValue(500)
+@description('PgBouncer server connections for the app\'s user/database pair: what PostgreSQL itself sees.')
+param pgBouncerDefaultPoolSize int = 50
+
+var abbreviation = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = { 'azd-env-name': environmentName }
+var databaseName = 'eventregistration'
+var deploymentContainerName = 'app-package-${take(abbreviation, 7)}'
+
+// Client side of the budget: every instance may open its whole pool against PgBouncer, plus
+// room for migrations and operators. PgBouncer multiplexes them onto pgBouncerDefaultPoolSize
+// server connections, far below the server's max_connections.
+var pgBouncerMaxClientConnections = maximumInstanceCount * postgresMaxPoolSize + 100
+
+resource resourceGroup 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: 'rg-${environmentName}'
+  location: location
+  tags: tags
+}
+
+module monitoring 'app/monitoring.bicep' = {
+  name: 'monitoring'
+  scope: resourceGroup
+  params: {
+    location: location
+    tags: tags
+    logAnalyticsName: 'log-${abbreviation}'
+    applicationInsightsName: 'appi-${abbreviation}'
+  }
+}
+
+module storage 'app/storage.bicep' = {
+  name: 'storage'
+  scope: resourceGroup
+  params: {
+    location: location
+    tags: tags
+    storageAccountName: take('st${abbreviation}', 24)
+    deploymentContainerName: deploymentContainerName
+  }
+}
+
+module postgres 'app/postgres.bicep' = {
+  name: 'postgres'
+  scope: resourceGroup
+  params: {
+    location: location
+    tags: tags
+    serverName: 'psql-${abbreviation}'
+    databaseName: databaseName
+    postgresVersion: postgresVersion
+    skuName: postgresSkuName
+    skuTier: postgresSkuTier
+    storageSizeGB: postgresStorageSizeGB
+    administratorLogin: postgresAdministratorLogin
+    administratorPassword: postgresAdministratorPassword
+    pgBouncerDefaultPoolSize: pgBouncerDefaultPoolSize
+    pgBouncerMaxClientConnections: pgBouncerMaxClientConnections
+  }
+}
+
+// Through PgBouncer (6432), TLS required. No Reset On Close: PgBouncer in transaction mode
+// hands the server connection on after each transaction, so Npgsql's DISCARD ALL is wasted.
+var postgresConnectionString = 'Host=${postgres.outputs.fullyQualifiedDomainName};Port=6432;Database=${databaseName};Username=${postgresAdministratorLogin};Password="${replace(postgresAdministratorPassword, '"', '""')}";SSL Mode=Require;Maximum Pool Size=${postgresMaxPoolSize};No Reset On Close=true'
+
+module keyVault 'app/keyvault.bicep' = {
+  name: 'keyvault'
+  scope: resourceGroup
+  params: {
+    location: location
+    tags: tags
+    keyVaultName: take('kv-${abbreviation}', 24)
+    storageAccountName: storage.outputs.name
+    postgresConnectionString: postgresConnectionString
+    razorpayKeySecret: razorpayKeySecret
+    razorpayWebhookSecrets: razorpayWebhookSecrets
+    whatsAppAccessToken: whatsAppAccessToken
+    ticketSigningKeyPem: ticketSigningKeyPem
+  }
+}
+
+// Every setting of README.md's configuration table. Secrets are Key Vault references; the rest
+// are the documented defaults. APPLICATIONINSIGHTS_CONNECTION_STRING is added in api.bicep.
+var appSettings = {
+  AzureWebJobsStorage: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.storageConnectionSecretUri})'
+  Postgres__ConnectionString: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.postgresConnectionSecretUri})'
+  Postgres__MaxConcurrentTransactions: string(postgresMaxConcurrentTransactions)
+  Postgres__SlotWaitMilliseconds: '4000'
+  Postgres__LockTimeoutMilliseconds: '3000'
+  Razorpay__KeyId: razorpayKeyId
+  Razorpay__KeySecret: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.razorpayKeySecretUri})'
+  Razorpay__WebhookSecrets: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.razorpayWebhookSecretsUri})'
+  Razorpay__BaseUrl: 'https://api.razorpay.com/'
+  Razorpay__TimeoutSeconds: '10'
+  Razorpay__MaxBodyBytes: '262144'
+  Orders__SeatHoldMinutes: '15'
+  ReconciliationSchedule: reconciliationSchedule
+  Reconciliation__BatchSize: '100'
+  Reconciliation__OrderCheckAfterMinutes: '5'
+  Reconciliation__OrderHorizonHours: '48'
+  Reconciliation__OutboxGraceSeconds: '60'
+  Reconciliation__InboxGraceSeconds: '120'
+  Reconciliation__StuckDeliveryMinutes: '15'
+  Reconciliation__RefundCheckAfterMinutes: '60'
+  WhatsApp__BaseUrl: 'https://graph.facebook.com/'
+  WhatsApp__ApiVersion: 'v21.0'
+  WhatsApp__PhoneNumberId: whatsAppPhoneNumberId
+  WhatsApp__AccessToken: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.whatsAppAccessTokenUri})'
+  WhatsApp__TemplateName: whatsAppTemplateName
+  WhatsApp__TemplateLanguage: whatsAppTemplateLanguage
+  WhatsApp__TimeoutSeconds: '10'
+  Tickets__SigningKeyPem: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.ticketSigningKeyPemUri})'
+  Tickets__LeaseSeconds: '30'
+  Tickets__ResendUnfinishedAfterSeconds: '60'
+  Tickets__MaxAttempts: '8'
+  Tickets__EventTimeZone: 'Asia/Kolkata'
+}
+
+module api 'app/api.bicep' = {
+  name: 'api'
+  scope: resourceGroup
+  params: {
+    location: location
+    tags: tags
+    planName: 'plan-${abbreviation}'
+    functionAppName: 'func-${abbreviation}'
+    storageAccountName: storage.outputs.name
+    deploymentContainerName: deploymentContainerName
+    keyVaultName: keyVault.outputs.name
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    maximumInstanceCount: maximumInstanceCount
+    instanceMemoryMB: instanceMemoryMB
+    appSettings: appSettings
+  }
+}
+
+// azd stores these in the environment; the predeploy hook (infra/scripts/migrate.sh) reads them.
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_RESOURCE_GROUP string = resourceGroup.name
+output AZURE_FUNCTION_APP_NAME string = api.outputs.name
+output AZURE_FUNCTION_APP_URI string = api.outputs.uri
+output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
+output POSTGRES_SERVER_NAME string = postgres.outputs.name
+output POSTGRES_HOST string = postgres.outputs.fullyQualifiedDomainName
+output POSTGRES_DATABASE string = databaseName
+output POSTGRES_ADMIN_LOGIN string = postgresAdministratorLogin
