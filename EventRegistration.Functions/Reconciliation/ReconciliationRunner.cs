@@ -15,11 +15,14 @@ public sealed record ReconciliationRunResult(long RunId, string Status, IReadOnl
 }
 
 /// <summary>
-/// One reconciliation run. Guarded by a session-level PostgreSQL advisory lock taken with
-/// <c>pg_try_advisory_lock</c> on a connection held for the whole run: a second run that starts
-/// meanwhile (another instance, a manual trigger, a past-due tick) records itself as skipped
-/// and does nothing. The lock needs no long transaction, and it goes away with the session if
-/// the process dies. Each step is bounded by <see cref="ReconciliationOptions.BatchSize"/> and
+/// One reconciliation run. Guarded by a transaction-level PostgreSQL advisory lock
+/// (<c>pg_try_advisory_xact_lock</c>) in a transaction held open on its own connection for the
+/// whole run: a second run that starts meanwhile (another instance, a manual trigger, a past-due
+/// tick) records itself as skipped and does nothing. A transaction-level lock, unlike a session
+/// lock, works through PgBouncer's transaction pooling (the transaction keeps its server
+/// session), and it goes away with the transaction if the process dies. The lock transaction
+/// writes nothing, so it holds back no vacuum; the run's own rows are written on other
+/// connections. Each step is bounded by <see cref="ReconciliationOptions.BatchSize"/> and
 /// independent: a step that throws is logged and counted, the next one runs.
 /// </summary>
 public sealed class ReconciliationRunner(
@@ -34,8 +37,7 @@ public sealed class ReconciliationRunner(
 
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
-    private const string TryLock = "select pg_try_advisory_lock(@Key)";
-    private const string Unlock = "select pg_advisory_unlock(@Key)";
+    private const string TryLock = "select pg_try_advisory_xact_lock(@Key)";
 
     private const string InsertRun = """
         insert into reconciliation_runs (started_at, status, is_past_due) values (@Now, @Status, @IsPastDue)
@@ -54,10 +56,11 @@ public sealed class ReconciliationRunner(
     {
         var started = Stopwatch.GetTimestamp();
         await using var session = await OpenSessionAsync(cancellationToken);
-        if (!await session.ExecuteScalarAsync<bool>(TryLock, new { Key = LockKey }))
+        await using var lockTransaction = await session.BeginTransactionAsync(cancellationToken);
+        if (!await session.ExecuteScalarAsync<bool>(TryLock, new { Key = LockKey }, lockTransaction))
         {
-            var skippedId = await session.ExecuteScalarAsync<long>(InsertRun, new { Now = Now(), Status = "skipped", IsPastDue = isPastDue });
-            await session.ExecuteAsync(FinishRun, new { Id = skippedId, Now = Now(), Status = "skipped", Summary = "{}", ErrorCount = 0 });
+            var skippedId = await RecordAsync(InsertRun, new { Now = Now(), Status = "skipped", IsPastDue = isPastDue }, cancellationToken);
+            await FinishAsync(new { Id = skippedId, Now = Now(), Status = "skipped", Summary = "{}", ErrorCount = 0 }, cancellationToken);
             metrics.ReconciliationRun("skipped");
             logger.LogInformation("Reconciliation run {RunId} skipped: another run holds the lock", skippedId);
             return new ReconciliationRunResult(skippedId, "skipped", new Dictionary<string, IReadOnlyDictionary<string, int>>());
@@ -65,7 +68,7 @@ public sealed class ReconciliationRunner(
 
         try
         {
-            var runId = await session.ExecuteScalarAsync<long>(InsertRun, new { Now = Now(), Status = "running", IsPastDue = isPastDue });
+            var runId = await RecordAsync(InsertRun, new { Now = Now(), Status = "running", IsPastDue = isPastDue }, cancellationToken);
             if (isPastDue)
             {
                 logger.LogInformation("Reconciliation run {RunId} is past due", runId);
@@ -81,7 +84,7 @@ public sealed class ReconciliationRunner(
             var errors = tallies.Sum(t => t.Errors);
             var status = errors == 0 ? "completed" : "completed_with_errors";
             var summaryJson = JsonSerializer.Serialize(summary, Json);
-            await session.ExecuteAsync(FinishRun, new { Id = runId, Now = Now(), Status = status, Summary = summaryJson, ErrorCount = errors });
+            await FinishAsync(new { Id = runId, Now = Now(), Status = status, Summary = summaryJson, ErrorCount = errors }, cancellationToken);
 
             metrics.ReconciliationRun(status);
             logger.LogInformation("Reconciliation run {RunId} {Status} in {ElapsedMs} ms with {ErrorCount} errors: {Summary}",
@@ -90,9 +93,15 @@ public sealed class ReconciliationRunner(
         }
         finally
         {
-            await ReleaseAsync(session);
+            await ReleaseAsync(lockTransaction);
         }
     }
+
+    private Task<long> RecordAsync(string sql, object parameters, CancellationToken cancellationToken) =>
+        database.RunAsync("reconcile_run_record", connection => connection.ExecuteScalarAsync<long>(sql, parameters), cancellationToken);
+
+    private Task<int> FinishAsync(object parameters, CancellationToken cancellationToken) =>
+        database.RunAsync("reconcile_run_finish", connection => connection.ExecuteAsync(FinishRun, parameters), cancellationToken);
 
     private async Task<StepTally> RunStepAsync(long runId, IReconciliationStep step, CancellationToken cancellationToken)
     {
@@ -135,16 +144,16 @@ public sealed class ReconciliationRunner(
         }
     }
 
-    private async Task ReleaseAsync(NpgsqlConnection session)
+    private async Task ReleaseAsync(NpgsqlTransaction lockTransaction)
     {
         try
         {
-            await session.ExecuteScalarAsync<bool>(Unlock, new { Key = LockKey });
+            await lockTransaction.RollbackAsync(CancellationToken.None);
         }
         catch (Exception e) when (Database.IsTransient(e))
         {
-            // A broken session has lost its lock already; closing it releases it in any case.
-            logger.LogWarning(e, "Reconciliation lock not released explicitly; the session's end releases it");
+            // A broken connection has lost its transaction, and the lock with it.
+            logger.LogWarning(e, "Reconciliation lock transaction not ended explicitly; the connection's end released it");
         }
     }
 

@@ -46,9 +46,10 @@ public sealed class Database(
             for (var attempt = 1; ; attempt++)
             {
                 var started = Stopwatch.GetTimestamp();
+                NpgsqlConnection? opened = null;
                 try
                 {
-                    await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+                    await using var connection = opened = await dataSource.OpenConnectionAsync(cancellationToken);
                     await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
                     await using (var setTimeout = new NpgsqlCommand(
                         $"set local lock_timeout = {_options.LockTimeoutMilliseconds}", connection, transaction))
@@ -79,7 +80,7 @@ public sealed class Database(
                     logger.LogWarning("Lock timeout in {Operation}", operation);
                     throw new DependencyUnavailableException("The record is busy; try again shortly.", retryAfterSeconds: 2, e);
                 }
-                catch (Exception e) when (IsTransient(e) && !cancellationToken.IsCancellationRequested)
+                catch (Exception e) when ((IsTransient(e) || IsBroken(opened)) && !cancellationToken.IsCancellationRequested)
                 {
                     metrics.TransactionRolledBack(operation, "connection");
                     if (attempt >= 2)
@@ -114,12 +115,13 @@ public sealed class Database(
     {
         for (var attempt = 1; ; attempt++)
         {
+            NpgsqlConnection? opened = null;
             try
             {
-                await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+                await using var connection = opened = await dataSource.OpenConnectionAsync(cancellationToken);
                 return await work(connection);
             }
-            catch (Exception e) when (IsTransient(e) && !cancellationToken.IsCancellationRequested)
+            catch (Exception e) when ((IsTransient(e) || IsBroken(opened)) && !cancellationToken.IsCancellationRequested)
             {
                 if (attempt >= 2)
                 {
@@ -132,6 +134,14 @@ public sealed class Database(
             }
         }
     }
+
+    /// <summary>
+    /// A connection the server or the network dropped mid-command. What is thrown then depends on
+    /// where the reader was (an IOException, or "the reader is closed" from a result grid), so the
+    /// connection's own state decides.
+    /// </summary>
+    private static bool IsBroken(NpgsqlConnection? connection) =>
+        connection is not null && (connection.FullState.HasFlag(System.Data.ConnectionState.Broken) || connection.State == System.Data.ConnectionState.Closed);
 
     internal static bool IsTransient(Exception e) => e switch
     {
