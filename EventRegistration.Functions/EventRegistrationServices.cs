@@ -49,17 +49,20 @@ public static class EventRegistrationServices
                 http.BaseAddress = new Uri(options.BaseUrl.EndsWith('/') ? options.BaseUrl : options.BaseUrl + "/");
                 http.Timeout = Timeout.InfiniteTimeSpan;
             })
-            .AddStandardResilienceHandler(o =>
+            .AddStandardResilienceHandler()
+            .Configure((o, provider) =>
             {
                 // Order creation and refunds are POSTs: retried by the caller (or the timer) with the
-                // same receipt or idempotency key, never blindly by the pipeline.
+                // same receipt or idempotency key, never blindly by the pipeline. GETs are retried
+                // on 429, 5xx and timeouts with jittered backoff.
                 o.Retry.DisableForUnsafeHttpMethods();
                 o.Retry.MaxRetryAttempts = 2;
                 o.Retry.Delay = TimeSpan.FromMilliseconds(300);
                 o.Retry.UseJitter = true;
-                o.AttemptTimeout.Timeout = TimeSpan.FromSeconds(5);
-                o.TotalRequestTimeout.Timeout = TimeSpan.FromSeconds(15);
-                o.CircuitBreaker.SamplingDuration = TimeSpan.FromSeconds(30);
+                var timeout = TimeSpan.FromSeconds(provider.GetRequiredService<IOptions<RazorpayOptions>>().Value.TimeoutSeconds);
+                o.AttemptTimeout.Timeout = timeout;
+                o.TotalRequestTimeout.Timeout = timeout * 3;
+                o.CircuitBreaker.SamplingDuration = TimeSpan.FromSeconds(Math.Max(30, 2 * timeout.TotalSeconds + 1));
             });
 
         services.AddSingleton<PaymentConfirmation>();

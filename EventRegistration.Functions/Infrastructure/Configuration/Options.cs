@@ -67,7 +67,8 @@ public sealed class RazorpayOptions
     [Url(ErrorMessage = "Razorpay:BaseUrl must be an absolute URL.")]
     public string BaseUrl { get; set; } = "https://api.razorpay.com/";
 
-    [Range(1, 120, ErrorMessage = "Razorpay:TimeoutSeconds must be between 1 and 120.")]
+    /// <summary>Per attempt; a request (with retries of GETs) gets three times this.</summary>
+    [Range(1, 60, ErrorMessage = "Razorpay:TimeoutSeconds must be between 1 and 60.")]
     public int TimeoutSeconds { get; set; } = 10;
 
     /// <summary>Body size limit of the HTTP functions, in bytes.</summary>
