@@ -54,7 +54,7 @@ public sealed class ConfirmationBenchmark(TestApp app, string connectionString)
         // A production table has planner statistics (autovacuum); a freshly filled one must get them too.
         // The checkpoint keeps the previous row's writes from being flushed during the next row.
         await connection.ExecuteAsync("analyze events; analyze members; analyze event_registrations; analyze payments; analyze outbox");
-        await connection.ExecuteAsync("checkpoint");
+        await connection.ExecuteAsync("checkpoint", commandType: System.Data.CommandType.Text);
         return Enumerable.Range(1, count).Select(n => $"order_B{batch}x{n}").ToList();
     }
 
