@@ -38,6 +38,26 @@ public sealed class TicketFailureTests(TestApp app) : IClassFixture<TestApp>, ID
         await app.AssertAllAsync();
     }
 
+    [Fact]
+    public async Task Server_errors_on_the_send_are_retried_and_the_ticket_goes_out_once()
+    {
+        var ticket = await app.PaidTicketAsync();
+        app.WhatsApp.FailNextSends(500, 131000, times: 2);
+
+        await Assert.ThrowsAsync<TicketRetryLaterException>(() => app.DeliverAsync(ticket.QueueMessage));
+        await Assert.ThrowsAsync<TicketRetryLaterException>(() => app.DeliverAsync(ticket.QueueMessage));
+        Assert.Equal("queued", (await app.DeliveryAsync(ticket.RegistrationId)).Status);
+        await app.DeliverAsync(ticket.QueueMessage);
+        await app.DeliverAsync(ticket.QueueMessage);
+
+        Assert.Equal(3, app.WhatsApp.SendAttemptsTo(ticket.Phone).Count);
+        Assert.Single(app.WhatsApp.SentTo(ticket.Phone));
+        var delivery = await app.DeliveryAsync(ticket.RegistrationId);
+        Assert.Equal("sent", delivery.Status);
+        Assert.Equal(3, delivery.Attempts);
+        await app.AssertAllAsync();
+    }
+
     [Theory]
     [InlineData(400, 131026, "invalid_recipient")]
     [InlineData(400, 132001, "template_problem")]
