@@ -63,28 +63,32 @@ public static class Api
 /// <summary>Webhook bodies shaped as Razorpay sends them.</summary>
 public static class Webhook
 {
+    /// <summary>Razorpay's payment entity, as webhooks and the payments API carry it (with a field this app does not know).</summary>
+    public static JsonObject PaymentEntity(string paymentId, string? orderId, long amount, string status,
+        string currency = "INR", bool emptyNotes = true, string? errorCode = null) => new()
+    {
+        ["id"] = paymentId,
+        ["entity"] = "payment",
+        ["amount"] = amount,
+        ["currency"] = currency,
+        ["status"] = status,
+        ["order_id"] = orderId,
+        ["method"] = "upi",
+        ["captured"] = status == "captured",
+        ["email"] = "member@example.org",
+        ["contact"] = "+919812345678",
+        ["notes"] = emptyNotes ? new JsonArray() : new JsonObject { ["registration"] = "r1", ["seat"] = 3 },
+        ["error_code"] = errorCode ?? (status == "failed" ? "BAD_REQUEST_ERROR" : null),
+        ["error_description"] = errorCode is null && status != "failed" ? null : "Payment failed at the bank",
+        ["amount_refunded"] = 0,
+        ["created_at"] = 1_764_000_000,
+        ["some_future_field"] = new JsonObject { ["nested"] = true },
+    };
+
     public static string Payment(string eventType, string paymentId, string? orderId, long amount, string status,
         string currency = "INR", bool emptyNotes = true, string? errorCode = null)
     {
-        var payment = new JsonObject
-        {
-            ["id"] = paymentId,
-            ["entity"] = "payment",
-            ["amount"] = amount,
-            ["currency"] = currency,
-            ["status"] = status,
-            ["order_id"] = orderId,
-            ["method"] = "upi",
-            ["captured"] = status == "captured",
-            ["email"] = "member@example.org",
-            ["contact"] = "+919812345678",
-            ["notes"] = emptyNotes ? new JsonArray() : new JsonObject { ["registration"] = "r1", ["seat"] = 3 },
-            ["error_code"] = errorCode,
-            ["error_description"] = errorCode is null ? null : "Payment failed at the bank",
-            ["amount_refunded"] = 0,
-            ["created_at"] = 1_764_000_000,
-            ["some_future_field"] = new JsonObject { ["nested"] = true },
-        };
+        var payment = PaymentEntity(paymentId, orderId, amount, status, currency, emptyNotes, errorCode);
         var contains = new JsonArray("payment");
         var payload = new JsonObject { ["payment"] = new JsonObject { ["entity"] = payment } };
         if (eventType == "order.paid")

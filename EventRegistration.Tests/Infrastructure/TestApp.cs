@@ -84,6 +84,16 @@ public class TestApp : IAsyncLifetime
         return builder.Build();
     }
 
+    /// <summary>Builds the app with one setting changed and returns the start-up failure's messages.</summary>
+    public async Task<string> StartUpFailureWithAsync(string key, string value)
+    {
+        var settings = Settings();
+        settings[key] = value;
+        using var host = BuildHost(settings);
+        var error = await Assert.ThrowsAnyAsync<Exception>(() => host.StartAsync());
+        return error is AggregateException aggregate ? string.Join(" ", aggregate.InnerExceptions.Select(e => e.Message)) : error.Message;
+    }
+
     public virtual async Task DisposeAsync()
     {
         if (_host is not null)

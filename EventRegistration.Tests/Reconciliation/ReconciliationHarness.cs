@@ -37,22 +37,8 @@ public static class ReconciliationHarness
     /// <summary>Makes every age-based threshold pass: orders, outbox, inbox (not the seat hold's 15 minutes).</summary>
     public static void AgeBeyondGrace(this TestApp app) => app.Clock.Advance(TimeSpan.FromMinutes(6));
 
-    public static JsonObject Payment(string paymentId, string orderId, long amount, string status, string currency = "INR") => new()
-    {
-        ["id"] = paymentId,
-        ["entity"] = "payment",
-        ["amount"] = amount,
-        ["currency"] = currency,
-        ["status"] = status,
-        ["order_id"] = orderId,
-        ["method"] = "upi",
-        ["captured"] = status == "captured",
-        ["notes"] = new JsonArray(),
-        ["error_code"] = status == "failed" ? "BAD_REQUEST_ERROR" : null,
-        ["error_description"] = status == "failed" ? "Payment was declined by the bank" : null,
-        ["amount_refunded"] = 0,
-        ["created_at"] = 1_764_000_000,
-    };
+    public static JsonObject Payment(string paymentId, string orderId, long amount, string status, string currency = "INR") =>
+        Webhook.PaymentEntity(paymentId, orderId, amount, status, currency);
 
     /// <summary>GET /v1/orders/{orderId}/payments answers these payments.</summary>
     public static void OrderPayments(this FakeRazorpay razorpay, string orderId, params JsonObject[] payments) =>
