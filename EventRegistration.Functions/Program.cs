@@ -1,4 +1,5 @@
 using EventRegistration.Functions;
+using EventRegistration.Functions.Infrastructure.Telemetry;
 using Microsoft.Azure.Functions.Worker;
 using Microsoft.Azure.Functions.Worker.Builder;
 using Microsoft.Extensions.DependencyInjection;
@@ -12,6 +13,7 @@ if (CommandLine.Handles(args))
 var builder = FunctionsApplication.CreateBuilder(args);
 builder.ConfigureFunctionsWebApplication();
 builder.Services.AddApplicationInsightsTelemetryWorkerService().ConfigureFunctionsApplicationInsights();
+builder.Services.AddEventRegistrationMetricsExport(builder.Configuration);
 builder.Services.AddEventRegistration(builder.Configuration);
 builder.Build().Run();
 return 0;

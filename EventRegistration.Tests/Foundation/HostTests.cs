@@ -1,6 +1,9 @@
 using System.Reflection;
 using EventRegistration.Functions;
 using EventRegistration.Functions.Infrastructure.Database;
+using EventRegistration.Functions.Infrastructure.Telemetry;
+using Microsoft.Extensions.Configuration;
+using OpenTelemetry.Metrics;
 using EventRegistration.Tests.Infrastructure;
 using Microsoft.Azure.Functions.Worker;
 using Microsoft.Azure.Functions.Worker.Builder;
@@ -72,6 +75,22 @@ public sealed class HostTests(TestApp app) : IClassFixture<TestApp>
     public async Task A_missing_or_malformed_setting_fails_start_up_naming_it(string key, string value, string named)
     {
         Assert.Contains(named, await app.StartUpFailureWithAsync(key, value));
+    }
+
+    [Fact]
+    public void Metrics_are_exported_only_when_an_Application_Insights_connection_string_is_set()
+    {
+        // Loopback ingestion endpoint: nothing leaves the machine even if the exporter flushes.
+        var settings = app.Settings();
+        settings[MetricsExport.ConnectionStringSetting] = "InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=http://127.0.0.1:9/";
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(settings).Build();
+
+        using var withExport = new ServiceCollection().AddLogging().AddEventRegistrationMetricsExport(configuration).BuildServiceProvider();
+        using var without = new ServiceCollection().AddLogging()
+            .AddEventRegistrationMetricsExport(new ConfigurationBuilder().AddInMemoryCollection(app.Settings()).Build()).BuildServiceProvider();
+
+        Assert.NotNull(withExport.GetService<MeterProvider>());
+        Assert.Null(without.GetService<MeterProvider>());
     }
 
     [Fact]
