@@ -53,7 +53,7 @@ public sealed class ChaosSoak(TestApp app, int seed, int members)
         var unexpected = new ConcurrentBag<string>();
         var orders = new ConcurrentDictionary<int, string>();
         var operations = 0;
-        await RunConcurrentlyAsync(Shuffle(random, journeys.Select((j, i) => new Operation($"order {i}", async () =>
+        var orderOperations = Shuffle(random, journeys.Select((j, i) => new Operation($"order {i}", async () =>
         {
             var answer = await app.CreateOrderAsync(j.EventId, j.MemberId);
             if (answer.Status is 200 or 201)
@@ -62,7 +62,14 @@ public sealed class ChaosSoak(TestApp app, int seed, int members)
             }
 
             return answer;
-        }, j.EventId == tight ? [200, 201, 409] : [200, 201])).ToList()), unexpected, () => Interlocked.Increment(ref operations), killConnections: false);
+        }, j.EventId == tight ? [200, 201, 409] : [200, 201])).ToList());
+
+        // Half the orders, then the seat holds lapse, then the other half: the tight event ends up
+        // with more orders than seats, so late payments compete and some become refund_due.
+        var half = orderOperations.Count / 2;
+        await RunConcurrentlyAsync(orderOperations[..half], unexpected, () => Interlocked.Increment(ref operations), killConnections: false);
+        app.Clock.Advance(TimeSpan.FromMinutes(16));
+        await RunConcurrentlyAsync(orderOperations[half..], unexpected, () => Interlocked.Increment(ref operations), killConnections: false);
 
         // Phase 2: payments, delivered by checkout and webhook, repeated and out of order.
         var payments = new Dictionary<int, string>();

@@ -22,6 +22,7 @@ public sealed class ChaosSoakTests(TestApp app, ITestOutputHelper output) : ICla
         Assert.True(report.ConnectionsKilled > 0, "no fault was injected");
         Assert.Empty(report.Unexpected);
         Assert.Equal(report.ExpectedPaidUncapped, report.PaidUncapped);
+        Assert.True(report.RefundDue > 0, "the tight event never filled up: the refund_due path went untested");
         await app.AssertAllAsync();
     }
 }
