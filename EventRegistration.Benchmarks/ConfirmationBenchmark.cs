@@ -3,6 +3,7 @@ using Dapper;
 using EventRegistration.Functions.Confirmation;
 using EventRegistration.Functions.Infrastructure.Storage;
 using EventRegistration.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 
 namespace EventRegistration.Benchmarks;
@@ -169,9 +170,9 @@ public static class ConfirmationProbe
 {
     public static async Task RunAsync(TestApp app, ConfirmationBenchmark benchmark)
     {
-        var confirmation = Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions.GetRequiredService<PaymentConfirmation>(app.Services);
-        var handler = Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions.GetRequiredService<ConfirmCheckoutHandler>(app.Services);
-        var queue = Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions.GetRequiredService<TicketQueue>(app.Services);
+        var confirmation = app.Services.GetRequiredService<PaymentConfirmation>();
+        var handler = app.Services.GetRequiredService<ConfirmCheckoutHandler>();
+        var queue = app.Services.GetRequiredService<TicketQueue>();
         const int n = 400;
         for (var round = 0; round < 2; round++)
         {

@@ -165,46 +165,37 @@ public sealed class PaymentConfirmation(
             return new ConfirmationResult(ConfirmationOutcome.MemberAlreadyPaid, registration);
         }
 
-        var parameters = new
+        if (!await HasSeatAsync(connection, transaction, seats, registration, now))
+        {
+            var refundDue = await connection.QuerySingleAsync<RegistrationRow>(MarkRefundDue,
+                new { report.PaymentId, RegistrationId = registration.Id, Source = source, Now = now }, transaction);
+            await RecordPaymentAsync(connection, transaction, report, source, registration, "event_full", "due", now, null);
+            return new ConfirmationResult(ConfirmationOutcome.RefundDue, refundDue);
+        }
+
+        RegistrationRow paid;
+        long outboxId;
+        await using (var written = await connection.QueryMultipleAsync(MarkPaidAndRecordPayment, new
         {
             report.PaymentId,
+            report.OrderId,
             RegistrationId = registration.Id,
             registration.EventId,
+            AmountPaise = report.AmountPaise ?? registration.AmountPaise,
+            Currency = report.Currency ?? registration.Currency,
             Source = source,
             Now = now,
             Message = new TicketDeliveryMessage(registration.Id).ToJson(),
-        };
-
-        if (await HasSeatAsync(connection, transaction, seats, registration, now))
+            Disposition = "applied",
+            RefundStatus = (string?)null,
+        }, transaction))
         {
-            RegistrationRow paid;
-            long outboxId;
-            await using (var written = await connection.QueryMultipleAsync(MarkPaidAndRecordPayment, new
-            {
-                parameters.PaymentId,
-                parameters.RegistrationId,
-                parameters.EventId,
-                parameters.Source,
-                parameters.Now,
-                parameters.Message,
-                report.OrderId,
-                AmountPaise = report.AmountPaise ?? registration.AmountPaise,
-                Currency = report.Currency ?? registration.Currency,
-                Disposition = "applied",
-                RefundStatus = (string?)null,
-            }, transaction))
-            {
-                paid = await written.ReadSingleAsync<RegistrationRow>();
-                outboxId = await written.ReadSingleAsync<long>();
-                await written.ReadAsync<bool>();
-            }
-
-            return new ConfirmationResult(ConfirmationOutcome.Paid, paid, outboxId);
+            paid = await written.ReadSingleAsync<RegistrationRow>();
+            outboxId = await written.ReadSingleAsync<long>();
+            await written.ReadAsync<bool>();
         }
 
-        var refundDue = await connection.QuerySingleAsync<RegistrationRow>(MarkRefundDue, parameters, transaction);
-        await RecordPaymentAsync(connection, transaction, report, source, registration, "event_full", "due", now, null);
-        return new ConfirmationResult(ConfirmationOutcome.RefundDue, refundDue);
+        return new ConfirmationResult(ConfirmationOutcome.Paid, paid, outboxId);
     }
 
     /// <summary>

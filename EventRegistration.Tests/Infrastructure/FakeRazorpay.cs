@@ -52,7 +52,7 @@ public sealed class FakeRazorpay : IDisposable
                     ["notes"] = body["notes"]?.DeepClone(),
                 };
                 CreatedOrders.Enqueue(answer);
-                return Json(200, answer.ToJsonString());
+                return FakeResponses.Json(200, answer.ToJsonString());
             }));
     }
 
@@ -71,13 +71,6 @@ public sealed class FakeRazorpay : IDisposable
         Server.Reset();
         AnswerOrdersNormally();
     }
-
-    private static WireMock.ResponseMessage Json(int status, string body) => new()
-    {
-        StatusCode = status,
-        Headers = new Dictionary<string, WireMockList<string>> { ["Content-Type"] = new("application/json") },
-        BodyData = new BodyData { BodyAsString = body, DetectedBodyType = BodyType.String },
-    };
 
     public void Dispose() => Server.Stop();
 }

@@ -43,7 +43,7 @@ public sealed class FakeWhatsApp : IDisposable
 
                 var id = $"media-{Interlocked.Increment(ref _sequence)}";
                 AcceptedUploads.Enqueue((recorded, id));
-                return Json(200, new JsonObject { ["id"] = id }.ToJsonString());
+                return FakeResponses.Json(200, new JsonObject { ["id"] = id }.ToJsonString());
             }));
         Server.Given(Request.Create().WithPath($"/{ApiVersion}/{PhoneNumberId}/messages").UsingPost())
             .RespondWith(Response.Create().WithCallback(request =>
@@ -65,7 +65,7 @@ public sealed class FakeWhatsApp : IDisposable
                 Sent.Enqueue((body, wamid));
                 OnSendAccepted?.Invoke();
                 var to = body["to"]!.GetValue<string>();
-                return Json(200, new JsonObject
+                return FakeResponses.Json(200, new JsonObject
                 {
                     ["messaging_product"] = "whatsapp",
                     ["contacts"] = new JsonArray(new JsonObject { ["input"] = to, ["wa_id"] = to.TrimStart('+') }),
@@ -132,7 +132,7 @@ public sealed class FakeWhatsApp : IDisposable
 
     private static WireMock.ResponseMessage Error(Failure failure)
     {
-        var message = Json(failure.Status, new JsonObject
+        var message = FakeResponses.Json(failure.Status, new JsonObject
         {
             ["error"] = new JsonObject
             {
@@ -149,13 +149,6 @@ public sealed class FakeWhatsApp : IDisposable
 
         return message;
     }
-
-    private static WireMock.ResponseMessage Json(int status, string body) => new()
-    {
-        StatusCode = status,
-        Headers = new Dictionary<string, WireMockList<string>> { ["Content-Type"] = new("application/json") },
-        BodyData = new BodyData { BodyAsString = body, DetectedBodyType = BodyType.String },
-    };
 
     public void Dispose() => Server.Stop();
 
