@@ -95,7 +95,7 @@ static async Task<string> ReportAsync(
     report.AppendLine($"- {version}; {settings}.");
     report.AppendLine($"- App: `Postgres:MaxConcurrentTransactions`=8 (the default), {requestsPerRun} confirmations per row, each a fresh pending registration with its order.");
     report.AppendLine("- Function path: a real `HttpRequest` with the JSON body → `ConfirmCheckout` (validation, signature check, the confirmation transaction, the outbox row sent to the Azurite queue and marked) → the written response.");
-    report.AppendLine("- Ceiling: the same transaction's SQL (`PaymentConfirmation.ReadForDecision`, `MarkPaid` + `UpsertPayment`, commit), one Npgsql session per caller, run in the same process right after the function row.");
+    report.AppendLine("- Ceiling: the same transaction's SQL (`PaymentConfirmation.ReadForDecision`, `MarkPaidAndRecordPayment`, commit), one Npgsql session per caller, run in the same process right after the function row.");
     report.AppendLine();
     report.AppendLine("## Confirmations");
     report.AppendLine();
