@@ -1,4 +1,5 @@
 using Dapper;
+using EventRegistration.Functions.Anomalies;
 using EventRegistration.Functions.Infrastructure.Database;
 using EventRegistration.Functions.Infrastructure.Storage;
 using EventRegistration.Functions.Infrastructure.Telemetry;
@@ -77,11 +78,6 @@ public sealed class PaymentConfirmation(
     /// unread, which costs a second connection to the server and can abort the next statement.
     /// </summary>
     internal const string MarkPaidAndRecordPayment = MarkPaid + ";\n" + UpsertPayment;
-
-    private const string InsertAnomaly = """
-        insert into anomalies (kind, event_id, registration_id, payment_id, detail, created_at)
-        values (@Kind, @EventId, @RegistrationId, @PaymentId, @Detail, @Now)
-        """;
 
     public async Task<ConfirmationResult> ConfirmAsync(PaymentReport report, CancellationToken cancellationToken)
     {
@@ -242,15 +238,9 @@ public sealed class PaymentConfirmation(
 
         if (anomaly is not null && inserted is not null)
         {
-            await connection.ExecuteAsync(InsertAnomaly, new
-            {
-                Kind = disposition,
-                registration?.EventId,
-                RegistrationId = registration?.Id,
-                report.PaymentId,
-                Detail = anomaly,
-                Now = now,
-            }, transaction);
+            var kind = disposition == "amount_mismatch" ? AnomalyKind.AmountMismatch : AnomalyKind.UnknownOrder;
+            await AnomalyLog.RecordAsync(connection, transaction,
+                new Anomaly(kind, anomaly, registration?.EventId, registration?.Id, report.PaymentId), now);
         }
     }
 

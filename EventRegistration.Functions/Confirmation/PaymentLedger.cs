@@ -1,4 +1,5 @@
 using Dapper;
+using EventRegistration.Functions.Anomalies;
 using EventRegistration.Functions.Infrastructure.Database;
 using EventRegistration.Functions.Infrastructure.Razorpay;
 using Microsoft.Extensions.Logging;
@@ -61,11 +62,6 @@ public sealed class PaymentLedger(Database database, TimeProvider clock, ILogger
          where payment_id = @PaymentId and refund_status is distinct from 'processed'
         """;
 
-    private const string InsertAnomaly = """
-        insert into anomalies (kind, event_id, registration_id, payment_id, detail, created_at)
-        values (@Kind, @EventId, @RegistrationId, @PaymentId, @Detail, @Now)
-        """;
-
     /// <returns>"failed_attempt_recorded", or "duplicate" when this attempt was already known (or is captured).</returns>
     public Task<string> RecordFailedAttemptAsync(RazorpayPayment payment, string source, CancellationToken cancellationToken) =>
         database.InTransactionAsync("record_failed_attempt", async (connection, transaction) =>
@@ -112,11 +108,8 @@ public sealed class PaymentLedger(Database database, TimeProvider clock, ILogger
                 {
                     refund.PaymentId, RefundId = refund.Id, Source = source, RefundStatus = "processed", RefundedAt = now, refund.Amount, Now = now,
                 }, transaction);
-                await connection.ExecuteAsync(InsertAnomaly, new
-                {
-                    Kind = "refund_unknown_payment", EventId = (Guid?)null, RegistrationId = (Guid?)null, refund.PaymentId,
-                    Detail = $"Refund {refund.Id} of {refund.Amount} for payment {refund.PaymentId}, which this system never recorded.", Now = now,
-                }, transaction);
+                await AnomalyLog.RecordAsync(connection, transaction, new Anomaly(AnomalyKind.RefundUnknownPayment,
+                    $"Refund {refund.Id} of {refund.Amount} for payment {refund.PaymentId}, which this system never recorded.", PaymentId: refund.PaymentId), now);
             }
 
             if (holder is not { } h)
@@ -133,11 +126,8 @@ public sealed class PaymentLedger(Database database, TimeProvider clock, ILogger
 
             if (refund.Amount < registration.AmountPaise)
             {
-                await connection.ExecuteAsync(InsertAnomaly, new
-                {
-                    Kind = "partial_refund", h.EventId, RegistrationId = (Guid?)h.Id, refund.PaymentId,
-                    Detail = $"Refund {refund.Id} returned {refund.Amount} of {registration.AmountPaise}; the registration keeps its status.", Now = now,
-                }, transaction);
+                await AnomalyLog.RecordAsync(connection, transaction, new Anomaly(AnomalyKind.PartialRefund,
+                    $"Refund {refund.Id} returned {refund.Amount} of {registration.AmountPaise}; the registration keeps its status.", h.EventId, h.Id, refund.PaymentId), now);
                 return "partial_refund_recorded";
             }
 
@@ -161,11 +151,8 @@ public sealed class PaymentLedger(Database database, TimeProvider clock, ILogger
             var now = clock.GetUtcNow().UtcDateTime;
             await connection.ExecuteAsync(LockPayment, new { refund.PaymentId }, transaction);
             var updated = await connection.ExecuteAsync(MarkRefundFailed, new { refund.PaymentId, RefundId = refund.Id, Error = reason, Now = now }, transaction);
-            await connection.ExecuteAsync(InsertAnomaly, new
-            {
-                Kind = "refund_failed", EventId = (Guid?)null, RegistrationId = (Guid?)null, refund.PaymentId,
-                Detail = $"Refund {refund.Id} for payment {refund.PaymentId} failed: {reason}", Now = now,
-            }, transaction);
+            await AnomalyLog.RecordAsync(connection, transaction, new Anomaly(AnomalyKind.RefundFailed,
+                $"Refund {refund.Id} for payment {refund.PaymentId} failed: {reason}", PaymentId: refund.PaymentId), now);
             logger.LogError("Refund {RefundId} for {PaymentId} failed", refund.Id, refund.PaymentId);
             return updated > 0 ? "refund_failure_recorded" : "refund_failure_unknown_payment";
         }, cancellationToken);

@@ -1,4 +1,5 @@
 using Dapper;
+using EventRegistration.Functions.Anomalies;
 using EventRegistration.Functions.Infrastructure.Database;
 using EventRegistration.Functions.Infrastructure.Telemetry;
 using Microsoft.Extensions.Logging;
@@ -29,13 +30,6 @@ public sealed class AuditStep(
          limit @Limit
         """;
 
-    private const string RecordDrift = """
-        insert into anomalies (kind, event_id, detail, created_at)
-        select 'count_drift', @EventId, @Detail, @Now
-         where not exists (select 1 from anomalies
-                            where kind = 'count_drift' and event_id = @EventId and detail = @Detail and resolved_at is null)
-        """;
-
     public string Name => "audit";
 
     public async Task RunAsync(StepTally tally, CancellationToken cancellationToken)
@@ -47,8 +41,8 @@ public sealed class AuditStep(
         foreach (var (eventId, attendeeCount, paid) in drifts)
         {
             var detail = $"attendee_count is {attendeeCount} but {paid} registrations are paid (difference {attendeeCount - paid:+0;-0})";
-            var isNew = await database.RunAsync("reconcile_audit_record", connection => connection.ExecuteAsync(RecordDrift,
-                new { EventId = eventId, Detail = detail, Now = clock.GetUtcNow().UtcDateTime }), cancellationToken) > 0;
+            var isNew = await database.RunAsync("reconcile_audit_record", connection => AnomalyLog.RecordOnceAsync(connection, null,
+                new Anomaly(AnomalyKind.CountDrift, detail, eventId), clock.GetUtcNow().UtcDateTime), cancellationToken);
             metrics.CountDrift(isNew);
             tally.Add("drifting");
             if (isNew)

@@ -1,5 +1,6 @@
 using System.Net;
 using Dapper;
+using EventRegistration.Functions.Anomalies;
 using EventRegistration.Functions.Confirmation;
 using EventRegistration.Functions.Infrastructure.Database;
 using EventRegistration.Functions.Infrastructure.Razorpay;
@@ -46,9 +47,7 @@ public sealed class RefundsStep(
 
     private const string MarkRefused = """
         update payments set refund_status = 'failed', refund_attempts = refund_attempts + 1, refund_last_error = @Error, updated_at = @Now
-         where payment_id = @PaymentId and refund_status = 'due';
-        insert into anomalies (kind, registration_id, payment_id, detail, created_at)
-        values ('refund_refused', @RegistrationId, @PaymentId, @Detail, @Now);
+         where payment_id = @PaymentId and refund_status = 'due'
         """;
 
     private const string FindRequested = """
@@ -122,11 +121,13 @@ public sealed class RefundsStep(
                 tally.Error();
                 tally.Add("refused");
                 logger.LogError("Razorpay refused the refund of {PaymentId}: {Code}; left for an operator", paymentId, e.Code);
-                await database.RunAsync("reconcile_refund_refused", connection => connection.ExecuteAsync(MarkRefused, new
+                await database.InTransactionAsync("reconcile_refund_refused", async (connection, transaction) =>
                 {
-                    PaymentId = paymentId, RegistrationId = registrationId, Error = Trim(e.Message),
-                    Detail = $"Razorpay refused the refund of payment {paymentId}: {Trim(e.Message)}", Now = Now(),
-                }), cancellationToken);
+                    await connection.ExecuteAsync(MarkRefused, new { PaymentId = paymentId, Error = Trim(e.Message), Now = Now() }, transaction);
+                    await AnomalyLog.RecordAsync(connection, transaction, new Anomaly(AnomalyKind.RefundRefused,
+                        $"Razorpay refused the refund of payment {paymentId}: {Trim(e.Message)}", RegistrationId: registrationId, PaymentId: paymentId), Now());
+                    return 0;
+                }, cancellationToken);
             }
             catch (Exception e) when (e is RazorpayException or DependencyUnavailableException && !cancellationToken.IsCancellationRequested)
             {

@@ -1,4 +1,5 @@
 using Dapper;
+using EventRegistration.Functions.Anomalies;
 using EventRegistration.Functions.Infrastructure.Database;
 using EventRegistration.Functions.Infrastructure.Storage;
 using EventRegistration.Functions.Infrastructure.Telemetry;
@@ -42,11 +43,6 @@ public sealed class PoisonedTicketHandler(
          where registration_id = @RegistrationId and status in ('queued', 'sending')
         """;
 
-    private const string InsertAnomaly = """
-        insert into anomalies (kind, event_id, registration_id, detail, created_at)
-        values (@Kind, @EventId, @RegistrationId, @Detail, @Now)
-        """;
-
     public async Task<PoisonOutcome> RecordAsync(string messageText, CancellationToken cancellationToken)
     {
         var now = clock.GetUtcNow().UtcDateTime;
@@ -54,14 +50,8 @@ public sealed class PoisonedTicketHandler(
         if (message is null)
         {
             logger.LogError("Unreadable poisoned ticket message of {Length} characters recorded as an anomaly", messageText.Length);
-            await database.RunAsync("ticket_poison", connection => connection.ExecuteAsync(InsertAnomaly, new
-            {
-                Kind = "ticket_message_unreadable",
-                EventId = (Guid?)null,
-                RegistrationId = (Guid?)null,
-                Detail = "Unreadable message on the ticket poison queue: " + Printable(messageText),
-                Now = now,
-            }), cancellationToken);
+            await database.RunAsync("ticket_poison", connection => AnomalyLog.RecordAsync(connection, null, new Anomaly(AnomalyKind.TicketMessageUnreadable,
+                "Unreadable message on the ticket poison queue: " + Printable(messageText)), now), cancellationToken);
             metrics.TicketPoisoned("unreadable");
             return PoisonOutcome.Unreadable;
         }
@@ -91,14 +81,8 @@ public sealed class PoisonedTicketHandler(
                 result = PoisonOutcome.RecordedAsFailed;
             }
 
-            await connection.ExecuteAsync(InsertAnomaly, new
-            {
-                Kind = "ticket_poisoned",
-                EventId = delivery?.EventId,
-                message.RegistrationId,
-                Detail = detail,
-                Now = now,
-            }, transaction);
+            await AnomalyLog.RecordAsync(connection, transaction,
+                new Anomaly(AnomalyKind.TicketPoisoned, detail, delivery?.EventId, message.RegistrationId), now);
             return result;
         }, cancellationToken);
 

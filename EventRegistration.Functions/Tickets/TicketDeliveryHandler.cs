@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using Dapper;
+using EventRegistration.Functions.Anomalies;
 using EventRegistration.Functions.Infrastructure.Database;
 using EventRegistration.Functions.Infrastructure.Telemetry;
 using EventRegistration.Functions.Infrastructure.WhatsApp;
@@ -87,11 +88,6 @@ public sealed class TicketDeliveryHandler(
          where registration_id = @RegistrationId and status = @ExpectedStatus and attempts = @ExpectedAttempts
         """;
 
-    private const string InsertAnomaly = """
-        insert into anomalies (kind, event_id, registration_id, detail, created_at)
-        values (@Kind, @EventId, @RegistrationId, @Detail, @Now)
-        """;
-
     private static readonly PhoneNumberUtil Phones = PhoneNumberUtil.GetInstance();
 
     public async Task<TicketDeliveryOutcome> DeliverAsync(Guid registrationId, CancellationToken cancellationToken)
@@ -100,7 +96,7 @@ public sealed class TicketDeliveryHandler(
         if (delivery is null)
         {
             logger.LogError("Ticket message for {RegistrationId}, which has no ticket delivery", registrationId);
-            await TryRecordAnomalyAsync("ticket_without_delivery", null, registrationId,
+            await TryRecordAnomalyAsync(AnomalyKind.TicketWithoutDelivery, null, registrationId,
                 "A ticket queue message names a registration that has no ticket delivery row.");
             metrics.TicketSkipped("no_delivery");
             return TicketDeliveryOutcome.NoDelivery;
@@ -185,7 +181,7 @@ public sealed class TicketDeliveryHandler(
 
             note = $"attempt {delivery.Attempts} started at {delivery.LastAttemptAt:O} never recorded its outcome; sent again";
             logger.LogWarning("Ticket of {RegistrationId}: attempt {Attempt} never recorded its outcome; sending again", delivery.RegistrationId, delivery.Attempts);
-            await TryRecordAnomalyAsync("ticket_resent_after_unknown_outcome", delivery.EventId, delivery.RegistrationId,
+            await TryRecordAnomalyAsync(AnomalyKind.TicketResentAfterUnknownOutcome, delivery.EventId, delivery.RegistrationId,
                 $"Attempt {delivery.Attempts} (started {delivery.LastAttemptAt:O}) ended without a recorded outcome; WhatsApp has no idempotency key, so the member may receive the ticket twice.");
         }
 
@@ -239,7 +235,7 @@ public sealed class TicketDeliveryHandler(
                 ExpectedStatus = "sending",
                 ExpectedAttempts = attempt,
             }), CancellationToken.None);
-            await TryRecordAnomalyAsync("ticket_failed", delivery.EventId, delivery.RegistrationId, $"Ticket not delivered: {Truncate(e.Reason)}");
+            await TryRecordAnomalyAsync(AnomalyKind.TicketFailed, delivery.EventId, delivery.RegistrationId, $"Ticket not delivered: {Truncate(e.Reason)}");
             return TicketDeliveryOutcome.Failed;
         }
         catch (Exception e) when (e is not OutOfMemoryException)
@@ -289,7 +285,7 @@ public sealed class TicketDeliveryHandler(
                 if (updated == 0)
                 {
                     logger.LogError("Ticket of {RegistrationId} sent as {Wamid} but attempt {Attempt} was overtaken by another worker", delivery.RegistrationId, wamid, attempt);
-                    await TryRecordAnomalyAsync("ticket_sent_twice_suspected", delivery.EventId, delivery.RegistrationId,
+                    await TryRecordAnomalyAsync(AnomalyKind.TicketSentTwiceSuspected, delivery.EventId, delivery.RegistrationId,
                         $"Attempt {attempt} sent {wamid} after another worker had moved the delivery on (lease lost).");
                     return TicketDeliveryOutcome.SentUnrecorded;
                 }
@@ -330,7 +326,7 @@ public sealed class TicketDeliveryHandler(
         }
 
         metrics.TicketSend("permanent_failure", TimeSpan.Zero);
-        await TryRecordAnomalyAsync("ticket_failed", delivery.EventId, delivery.RegistrationId, $"Ticket not delivered: {Truncate(reason)}");
+        await TryRecordAnomalyAsync(AnomalyKind.TicketFailed, delivery.EventId, delivery.RegistrationId, $"Ticket not delivered: {Truncate(reason)}");
         return TicketDeliveryOutcome.Failed;
     }
 
@@ -365,18 +361,12 @@ public sealed class TicketDeliveryHandler(
         database.RunAsync("ticket_read", connection =>
             connection.QuerySingleOrDefaultAsync<DeliveryRow>(ReadDelivery, new { RegistrationId = registrationId }), cancellationToken);
 
-    private async Task TryRecordAnomalyAsync(string kind, Guid? eventId, Guid registrationId, string detail)
+    private async Task TryRecordAnomalyAsync(AnomalyKind kind, Guid? eventId, Guid registrationId, string detail)
     {
         try
         {
-            await database.RunAsync("ticket_anomaly", connection => connection.ExecuteAsync(InsertAnomaly, new
-            {
-                Kind = kind,
-                EventId = eventId,
-                RegistrationId = registrationId,
-                Detail = detail,
-                Now = clock.GetUtcNow().UtcDateTime,
-            }), CancellationToken.None);
+            await database.RunAsync("ticket_anomaly", connection => AnomalyLog.RecordAsync(connection, null,
+                new Anomaly(kind, detail, eventId, registrationId), clock.GetUtcNow().UtcDateTime), CancellationToken.None);
         }
         catch (DependencyUnavailableException e)
         {
