@@ -131,11 +131,13 @@ public sealed class ConfirmationBenchmark(TestApp app, string connectionString)
                     await using var transaction = await connection.BeginTransactionAsync();
                     await connection.ExecuteAsync("set local lock_timeout = 30000", transaction: transaction);
                     Guid eventId, registrationId;
-                    await using (var read = await connection.QueryMultipleAsync(PaymentConfirmation.ReadForDecision, new { PaymentId = paymentId, OrderId = orders[i] }, transaction))
+                    await using (var read = await connection.QueryMultipleAsync(PaymentConfirmation.ReadForDecision, new { PaymentId = paymentId, OrderId = orders[i], Now = DateTime.UtcNow }, transaction))
                     {
                         await read.ReadAsync();
-                        eventId = (await read.ReadSingleAsync<(Guid Id, int? Capacity, int AttendeeCount)>()).Id;
+                        eventId = await read.ReadSingleAsync<Guid>();
                         registrationId = (await read.ReadSingleAsync<RegistrationRow>()).Id;
+                        await read.ReadAsync();
+                        await read.ReadAsync();
                         await read.ReadAsync();
                     }
 
@@ -147,7 +149,6 @@ public sealed class ConfirmationBenchmark(TestApp app, string connectionString)
                     {
                         await written.ReadSingleAsync<RegistrationRow>();
                         await written.ReadSingleAsync<long>();
-                        await written.ReadAsync<bool>();
                     }
 
                     await transaction.CommitAsync();

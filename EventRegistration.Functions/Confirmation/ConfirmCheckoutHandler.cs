@@ -38,6 +38,7 @@ public sealed class ConfirmCheckoutHandler(
         ConfirmationOutcome.PaymentUsedElsewhere => Problems.PaymentAlreadyUsed(),
         ConfirmationOutcome.MemberAlreadyPaid => Problems.MemberAlreadyPaid(result.Registration!.Id),
         ConfirmationOutcome.AmountMismatch => Problems.AmountMismatch(result.Registration!.Id),
+        ConfirmationOutcome.PaymentRefunded => Problems.PaymentRefunded(result.Registration!.Id),
         _ => Problems.OrderNotFound(),
     };
 

@@ -3,7 +3,6 @@ using EventRegistration.Functions.Anomalies;
 using EventRegistration.Functions.Infrastructure.Database;
 using EventRegistration.Functions.Infrastructure.Storage;
 using EventRegistration.Functions.Infrastructure.Telemetry;
-using EventRegistration.Functions.Orders;
 using EventRegistration.Functions.Outbox;
 using Microsoft.Extensions.Logging;
 using Npgsql;
@@ -24,14 +23,28 @@ public sealed class PaymentConfirmation(
     TimeProvider clock,
     ILogger<PaymentConfirmation> logger)
 {
+    /// <summary>
+    /// One round trip that takes the locks in their order (payment, event, registration) and reads
+    /// every fact the decision needs. The other live holds are counted only when the seat depends on
+    /// them (capacity set and not reached, the registration's own hold lapsed); should this ever
+    /// disagree with <see cref="ConfirmationDecision.HasSeat"/>, the decision throws rather than guess.
+    /// </summary>
     internal const string ReadForDecision = $"""
         select pg_advisory_xact_lock(hashtextextended(@PaymentId, 0));
-        select e.id, e.capacity, e.attendee_count
-          from events e
+        select e.id from events e
          where e.id = (select r.event_id from event_registrations r where r.order_id = @OrderId)
            for update of e;
         select {RegistrationRow.Columns} from event_registrations where order_id = @OrderId for update;
         select id from event_registrations where payment_id = @PaymentId;
+        select {LedgerPayment.Columns} from payments where payment_id = @PaymentId;
+        select e.id as event_id, e.capacity, e.attendee_count,
+               case when e.capacity is not null and e.attendee_count < e.capacity
+                         and not (r.status = 'pending' and r.hold_expires_at > @Now)
+                    then (select count(*) from event_registrations o
+                           where o.event_id = e.id and o.status = 'pending' and o.hold_expires_at > @Now and o.id <> r.id)
+               end as other_live_holds
+          from event_registrations r join events e on e.id = r.event_id
+         where r.order_id = @OrderId;
         """;
 
     /// <summary>One round trip while the event row is locked: the registration, the seat, the ticket's outbox row.</summary>
@@ -50,40 +63,50 @@ public sealed class PaymentConfirmation(
         returning id
         """;
 
+    /// <summary>The payment is kept for a refund and holds no seat (event full, or not what the order asked).</summary>
     private const string MarkRefundDue = $"""
         update event_registrations
            set status = 'refund_due', payment_id = @PaymentId, paid_at = @Now, confirmed_by = @Source,
-               refund_reason = 'event_full', hold_expires_at = null, updated_at = @Now
+               refund_reason = @RefundReason, hold_expires_at = null, updated_at = @Now
          where id = @RegistrationId
         returning {RegistrationRow.Columns}
         """;
 
-    /// <summary>Records the payment; a later, more definite report (captured after failed) replaces an earlier one.</summary>
-    private const string UpsertPayment = """
+    /// <summary>A paid registration whose payment turns out not to pay for it gives its seat back.</summary>
+    private const string WithdrawPaid = $"""
+        update events set attendee_count = attendee_count - 1 where id = @EventId;
+        update event_registrations
+           set status = 'refund_due', refund_reason = @RefundReason, updated_at = @Now
+         where id = @RegistrationId and status = 'paid'
+        returning {RegistrationRow.Columns}
+        """;
+
+    /// <summary>The payment as decided. Under the payment's lock, so the decision already knows what the row held.</summary>
+    private const string RecordPayment = """
         insert into payments (payment_id, order_id, registration_id, amount_paise, currency, status, disposition, source,
                               refund_status, first_seen_at, updated_at)
         values (@PaymentId, nullif(@OrderId, ''), @RegistrationId, @AmountPaise, @Currency, 'captured', @Disposition, @Source,
                 @RefundStatus, @Now, @Now)
         on conflict (payment_id) do update
            set status = 'captured', disposition = excluded.disposition, registration_id = excluded.registration_id,
-               order_id = excluded.order_id, amount_paise = excluded.amount_paise, currency = excluded.currency,
-               refund_status = coalesce(payments.refund_status, excluded.refund_status), updated_at = excluded.updated_at
-         where payments.disposition in ('failed_attempt', 'observed')
-        returning (xmax = 0) as inserted
+               order_id = coalesce(excluded.order_id, payments.order_id),
+               amount_paise = coalesce(excluded.amount_paise, payments.amount_paise),
+               currency = coalesce(excluded.currency, payments.currency),
+               refund_status = excluded.refund_status, updated_at = excluded.updated_at
         """;
 
     /// <summary>
     /// The writes of a confirmed payment in one round trip. Read every result set it returns
-    /// (registration, outbox id, payment row): Dapper cancels a command whose results are left
-    /// unread, which costs a second connection to the server and can abort the next statement.
+    /// (registration, outbox id): Dapper cancels a command whose results are left unread, which
+    /// costs a second connection to the server and can abort the next statement.
     /// </summary>
-    internal const string MarkPaidAndRecordPayment = MarkPaid + ";\n" + UpsertPayment;
+    internal const string MarkPaidAndRecordPayment = MarkPaid + ";\n" + RecordPayment;
 
     public async Task<ConfirmationResult> ConfirmAsync(PaymentReport report, CancellationToken cancellationToken)
     {
         var source = SourceName(report.Source);
         var result = await database.InTransactionAsync("confirm_payment",
-            (connection, transaction) => DecideAndWriteAsync(connection, transaction, report, source), cancellationToken);
+            (connection, transaction) => DecideAndWriteAsync(connection, transaction, report, source, clock.GetUtcNow().UtcDateTime), cancellationToken);
 
         metrics.Confirmation(source, result.Outcome.ToString());
         switch (result.Outcome)
@@ -94,7 +117,8 @@ public sealed class PaymentConfirmation(
             case ConfirmationOutcome.RefundDue:
                 logger.LogWarning("Payment {PaymentId} for {RegistrationId} arrived for a full event; refund due", report.PaymentId, result.Registration!.Id);
                 break;
-            case ConfirmationOutcome.PaymentUsedElsewhere or ConfirmationOutcome.MemberAlreadyPaid or ConfirmationOutcome.AmountMismatch or ConfirmationOutcome.UnknownOrder:
+            case ConfirmationOutcome.PaymentUsedElsewhere or ConfirmationOutcome.MemberAlreadyPaid or ConfirmationOutcome.AmountMismatch
+                or ConfirmationOutcome.UnknownOrder or ConfirmationOutcome.PaymentRefunded:
                 metrics.PaymentConflict(result.Outcome.ToString());
                 logger.LogWarning("Payment {PaymentId} for order {OrderId} from {Source} not applied: {Outcome}", report.PaymentId, report.OrderId, source, result.Outcome);
                 break;
@@ -108,140 +132,79 @@ public sealed class PaymentConfirmation(
         return result;
     }
 
-    private async Task<ConfirmationResult> DecideAndWriteAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, PaymentReport report, string source)
+    private static async Task<ConfirmationResult> DecideAndWriteAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, PaymentReport report, string source, DateTime now)
     {
-        var now = clock.GetUtcNow().UtcDateTime;
-        EventSeats? seats;
-        RegistrationRow? registration;
-        Guid? owner;
-        await using (var read = await connection.QueryMultipleAsync(ReadForDecision, new { report.PaymentId, report.OrderId }, transaction))
+        ConfirmationFacts facts;
+        await using (var read = await connection.QueryMultipleAsync(ReadForDecision, new { report.PaymentId, report.OrderId, Now = now }, transaction))
         {
             await read.ReadAsync();
-            seats = await read.ReadSingleOrDefaultAsync<EventSeats>();
-            registration = await read.ReadSingleOrDefaultAsync<RegistrationRow>();
-            owner = await read.ReadSingleOrDefaultAsync<Guid?>();
+            await read.ReadAsync<Guid>();
+            var registration = await read.ReadSingleOrDefaultAsync<RegistrationRow>();
+            var owner = await read.ReadSingleOrDefaultAsync<Guid?>();
+            var known = await read.ReadSingleOrDefaultAsync<LedgerPayment>();
+            var seats = await read.ReadSingleOrDefaultAsync<SeatRow>();
+            facts = new ConfirmationFacts(report, registration,
+                seats is null ? null : new SeatFacts(seats.EventId, seats.Capacity, seats.AttendeeCount, seats.OtherLiveHolds),
+                owner, known, now);
         }
 
-        if (registration is null || seats is null)
+        var decision = ConfirmationDecision.Decide(facts);
+        var registrationAfter = facts.Registration;
+        var parameters = new WriteParameters(report, facts, decision, source, now);
+        long? outboxId = null;
+        switch (decision.Change)
         {
-            if (report.Source == ConfirmationSource.Checkout)
+            case RegistrationChange.MarkPaid:
+                await using (var written = await connection.QueryMultipleAsync(MarkPaidAndRecordPayment, parameters, transaction))
+                {
+                    registrationAfter = await written.ReadSingleAsync<RegistrationRow>();
+                    outboxId = await written.ReadSingleAsync<long>();
+                }
+
+                return new ConfirmationResult(decision.Outcome, registrationAfter, outboxId);
+            case RegistrationChange.MarkRefundDue:
+                registrationAfter = await connection.QuerySingleAsync<RegistrationRow>(MarkRefundDue, parameters, transaction);
+                break;
+            case RegistrationChange.WithdrawPaid:
+                registrationAfter = await connection.QuerySingleAsync<RegistrationRow>(WithdrawPaid, parameters, transaction);
+                break;
+        }
+
+        if (decision.Payment is not null)
+        {
+            await connection.ExecuteAsync(RecordPayment, parameters, transaction);
+            if (decision.Anomaly is { } anomaly)
             {
-                // A browser's claim about an order we never made: answered 404, nothing to record;
-                // Razorpay's own report of the payment (webhook) is recorded when it comes.
-                return new ConfirmationResult(ConfirmationOutcome.UnknownOrder, null);
+                await AnomalyLog.RecordAsync(connection, transaction, anomaly, now);
             }
-
-            await RecordPaymentAsync(connection, transaction, report, source, null, "unknown_order", null, now,
-                $"Payment {report.PaymentId} names order {report.OrderId}, which no registration has.");
-            return new ConfirmationResult(ConfirmationOutcome.UnknownOrder, null);
         }
 
-        if (registration.PaymentId == report.PaymentId)
-        {
-            return new ConfirmationResult(
-                registration.Status == "paid" ? ConfirmationOutcome.AlreadyPaid : ConfirmationOutcome.RefundDue, registration);
-        }
-
-        if (owner is not null)
-        {
-            return new ConfirmationResult(ConfirmationOutcome.PaymentUsedElsewhere, registration);
-        }
-
-        if (report.AmountPaise is not null
-            && (report.AmountPaise != registration.AmountPaise || !string.Equals(report.Currency, registration.Currency, StringComparison.Ordinal)))
-        {
-            await RecordPaymentAsync(connection, transaction, report, source, registration, "amount_mismatch", null, now,
-                $"Payment {report.PaymentId} is {report.AmountPaise} {report.Currency}; the order is {registration.AmountPaise} {registration.Currency}.");
-            return new ConfirmationResult(ConfirmationOutcome.AmountMismatch, registration);
-        }
-
-        if (registration.Status is "paid" or "refund_due" or "refunded")
-        {
-            await RecordPaymentAsync(connection, transaction, report, source, registration, "duplicate", "due", now, null);
-            return new ConfirmationResult(ConfirmationOutcome.MemberAlreadyPaid, registration);
-        }
-
-        if (!await HasSeatAsync(connection, transaction, seats, registration, now))
-        {
-            var refundDue = await connection.QuerySingleAsync<RegistrationRow>(MarkRefundDue,
-                new { report.PaymentId, RegistrationId = registration.Id, Source = source, Now = now }, transaction);
-            await RecordPaymentAsync(connection, transaction, report, source, registration, "event_full", "due", now, null);
-            return new ConfirmationResult(ConfirmationOutcome.RefundDue, refundDue);
-        }
-
-        RegistrationRow paid;
-        long outboxId;
-        await using (var written = await connection.QueryMultipleAsync(MarkPaidAndRecordPayment, new
-        {
-            report.PaymentId,
-            report.OrderId,
-            RegistrationId = registration.Id,
-            registration.EventId,
-            AmountPaise = report.AmountPaise ?? registration.AmountPaise,
-            Currency = report.Currency ?? registration.Currency,
-            Source = source,
-            Now = now,
-            Message = new TicketDeliveryMessage(registration.Id).ToJson(),
-            Disposition = "applied",
-            RefundStatus = (string?)null,
-        }, transaction))
-        {
-            paid = await written.ReadSingleAsync<RegistrationRow>();
-            outboxId = await written.ReadSingleAsync<long>();
-            await written.ReadAsync<bool>();
-        }
-
-        return new ConfirmationResult(ConfirmationOutcome.Paid, paid, outboxId);
+        return new ConfirmationResult(decision.Outcome, registrationAfter, outboxId);
     }
 
-    /// <summary>
-    /// A live hold is a seat already counted against capacity. A late payment (hold expired)
-    /// gets a seat only if the paid seats plus everyone else's live holds leave one free.
-    /// </summary>
-    private static async Task<bool> HasSeatAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, EventSeats seats, RegistrationRow registration, DateTime now)
+    /// <summary>The parameters every write of the decision draws on.</summary>
+    private sealed class WriteParameters(PaymentReport report, ConfirmationFacts facts, ConfirmationDecisionResult decision, string source, DateTime now)
     {
-        if (seats.Capacity is not { } capacity)
-        {
-            return true;
-        }
-
-        if (seats.AttendeeCount >= capacity)
-        {
-            return false;
-        }
-
-        if (registration.Status == "pending" && registration.HoldExpiresAt > now)
-        {
-            return true;
-        }
-
-        var otherHolds = await SeatHolds.CountOthersAsync(connection, transaction, seats.Id, registration.Id, now);
-        return seats.AttendeeCount + otherHolds < capacity;
+        public string PaymentId => report.PaymentId;
+        public string OrderId => report.OrderId;
+        public Guid? RegistrationId => facts.Registration?.Id;
+        public Guid? EventId => facts.Registration?.EventId;
+        public long? AmountPaise => report.AmountPaise ?? facts.Known?.AmountPaise ?? facts.Registration?.AmountPaise;
+        public string? Currency => report.AmountPaise is not null ? report.Currency : facts.Known?.Currency ?? facts.Registration?.Currency;
+        public string Source => source;
+        public DateTime Now => now;
+        public string? Message => facts.Registration is { } r ? new TicketDeliveryMessage(r.Id).ToJson() : null;
+        public string? Disposition => decision.Payment?.Disposition;
+        public string? RefundStatus => decision.Payment?.RefundStatus;
+        public string? RefundReason => decision.RefundReason;
     }
 
-    private async Task RecordPaymentAsync(
-        NpgsqlConnection connection, NpgsqlTransaction transaction, PaymentReport report, string source,
-        RegistrationRow? registration, string disposition, string? refundStatus, DateTime now, string? anomaly)
+    private sealed class SeatRow
     {
-        var inserted = await connection.ExecuteScalarAsync<bool?>(UpsertPayment, new
-        {
-            report.PaymentId,
-            report.OrderId,
-            RegistrationId = registration?.Id,
-            AmountPaise = report.AmountPaise ?? registration?.AmountPaise,
-            Currency = report.Currency ?? registration?.Currency,
-            Disposition = disposition,
-            Source = source,
-            RefundStatus = refundStatus,
-            Now = now,
-        }, transaction);
-
-        if (anomaly is not null && inserted is not null)
-        {
-            var kind = disposition == "amount_mismatch" ? AnomalyKind.AmountMismatch : AnomalyKind.UnknownOrder;
-            await AnomalyLog.RecordAsync(connection, transaction,
-                new Anomaly(kind, anomaly, registration?.EventId, registration?.Id, report.PaymentId), now);
-        }
+        public Guid EventId { get; init; }
+        public int? Capacity { get; init; }
+        public int AttendeeCount { get; init; }
+        public long? OtherLiveHolds { get; init; }
     }
 
     public static string SourceName(ConfirmationSource source) => source switch
@@ -250,11 +213,4 @@ public sealed class PaymentConfirmation(
         ConfirmationSource.Webhook => "webhook",
         _ => "reconciliation",
     };
-
-    private sealed class EventSeats
-    {
-        public Guid Id { get; init; }
-        public int? Capacity { get; init; }
-        public int AttendeeCount { get; init; }
-    }
 }

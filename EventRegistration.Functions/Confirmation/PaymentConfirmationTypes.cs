@@ -26,10 +26,12 @@ public enum ConfirmationOutcome
     PaymentUsedElsewhere,
     /// <summary>The member already paid with another payment; this one is recorded for refund.</summary>
     MemberAlreadyPaid,
-    /// <summary>Amount or currency differ from the order's; recorded for an operator, not counted.</summary>
+    /// <summary>Amount or currency differ from the order's: not counted, the registration is refund_due and an operator is told.</summary>
     AmountMismatch,
     /// <summary>No registration has the order id; the payment is recorded for an operator.</summary>
     UnknownOrder,
+    /// <summary>The ledger knows the payment was refunded (in whole or part) before this capture report; it pays for nothing.</summary>
+    PaymentRefunded,
 }
 
 /// <summary>A registration as stored; column names map with underscores.</summary>

@@ -1,8 +1,10 @@
+using System.Globalization;
 using Dapper;
 using EventRegistration.Functions.Anomalies;
 using EventRegistration.Functions.Infrastructure.Database;
 using EventRegistration.Functions.Infrastructure.Razorpay;
 using Microsoft.Extensions.Logging;
+using Npgsql;
 
 namespace EventRegistration.Functions.Confirmation;
 
@@ -30,6 +32,8 @@ public sealed class PaymentLedger(Database database, TimeProvider clock, ILogger
          where id = @RegistrationId
         """;
 
+    private const string ReadPayment = $"select {LedgerPayment.Columns} from payments where payment_id = @PaymentId";
+
     private const string FindHolder = "select id, event_id from event_registrations where payment_id = @PaymentId";
 
     private const string LockEventAndRegistration = $"""
@@ -37,15 +41,32 @@ public sealed class PaymentLedger(Database database, TimeProvider clock, ILogger
         select {RegistrationRow.Columns} from event_registrations where id = @RegistrationId for update;
         """;
 
-    private const string MarkPaymentRefunded = """
-        update payments set refund_status = 'processed', refund_id = @RefundId, refunded_at = @Now, refund_last_error = null, updated_at = @Now
-         where payment_id = @PaymentId
+    /// <summary>A payment first seen in a refund event: what its payment entity says, if the event carried one.</summary>
+    private const string InsertObserved = """
+        insert into payments (payment_id, order_id, amount_paise, currency, status, disposition, source, first_seen_at, updated_at)
+        values (@PaymentId, @OrderId, @AmountPaise, @Currency, 'captured', 'observed', @Source, @Now, @Now)
         """;
 
-    private const string InsertObservedRefund = """
-        insert into payments (payment_id, status, disposition, source, refund_status, refund_id, refunded_at, amount_paise, first_seen_at, updated_at)
-        values (@PaymentId, 'captured', 'observed', @Source, @RefundStatus, @RefundId, @RefundedAt, @Amount, @Now, @Now)
-        on conflict (payment_id) do nothing
+    /// <summary>Returns a row only when this refund id is new to the ledger, or was known as failed: a repeat changes nothing.</summary>
+    private const string RecordProcessedRefund = """
+        insert into refunds (refund_id, payment_id, amount_paise, status, source, first_seen_at, updated_at)
+        values (@RefundId, @PaymentId, @Amount, 'processed', @Source, @Now, @Now)
+        on conflict (refund_id) do update set status = 'processed', last_error = null, updated_at = excluded.updated_at
+         where refunds.status <> 'processed'
+        returning refund_id
+        """;
+
+    private const string SumProcessedRefunds = """
+        select coalesce(sum(amount_paise), 0)::bigint from refunds where payment_id = @PaymentId and status = 'processed'
+        """;
+
+    private const string UpdatePaymentRefunds = """
+        update payments
+           set amount_refunded_paise = @Refunded, refund_status = @RefundStatus,
+               refunded_at = case when @Whole then coalesce(refunded_at, @Now) else refunded_at end,
+               refund_last_error = case when @Whole then null else refund_last_error end,
+               updated_at = @Now
+         where payment_id = @PaymentId
         """;
 
     private const string ReleaseSeat = """
@@ -57,9 +78,19 @@ public sealed class PaymentLedger(Database database, TimeProvider clock, ILogger
         update event_registrations set status = 'refunded', refunded_at = @Now, updated_at = @Now where id = @RegistrationId
         """;
 
-    private const string MarkRefundFailed = """
-        update payments set refund_status = 'failed', refund_id = @RefundId, refund_last_error = @Error, updated_at = @Now
-         where payment_id = @PaymentId and refund_status is distinct from 'processed'
+    /// <summary>A processed refund never turns failed.</summary>
+    private const string RecordFailedRefund = """
+        insert into refunds (refund_id, payment_id, amount_paise, status, source, last_error, first_seen_at, updated_at)
+        values (@RefundId, @PaymentId, @Amount, 'failed', @Source, @Error, @Now, @Now)
+        on conflict (refund_id) do update set last_error = excluded.last_error, updated_at = excluded.updated_at
+         where refunds.status = 'failed'
+        returning refund_id
+        """;
+
+    /// <summary>The refund this app requested failed: what it owes is stuck until an operator acts.</summary>
+    private const string MarkOwedRefundFailed = """
+        update payments set refund_status = 'failed', refund_last_error = @Error, updated_at = @Now
+         where payment_id = @PaymentId and refund_id = @RefundId and refund_status in ('due', 'requested')
         """;
 
     /// <returns>"failed_attempt_recorded", or "duplicate" when this attempt was already known (or is captured).</returns>
@@ -92,24 +123,59 @@ public sealed class PaymentLedger(Database database, TimeProvider clock, ILogger
         }, cancellationToken);
 
     /// <summary>
-    /// A processed refund: the payment is marked refunded; its registration becomes
-    /// <c>refunded</c> and, if it held a seat (was paid), the seat is released in the same transaction.
+    /// A processed refund, kept by its refund id. The payment counts as refunded only when the whole
+    /// amount has come back (the refunds recorded here, or Razorpay's cumulative
+    /// <c>amount_refunded</c>, whichever knows more); only then does its registration become
+    /// <c>refunded</c> and release its seat. A part refund leaves the registration as it is, and what
+    /// this app owes (<c>due</c>/<c>requested</c>) stays owed for the rest.
     /// </summary>
     public Task<string> RecordRefundProcessedAsync(RazorpayRefund refund, string source, CancellationToken cancellationToken) =>
         database.InTransactionAsync("record_refund", async (connection, transaction) =>
         {
             var now = clock.GetUtcNow().UtcDateTime;
-            var parameters = new { refund.PaymentId, RefundId = refund.Id, Now = now };
-            await connection.ExecuteAsync(LockPayment, parameters, transaction);
-            var holder = await connection.QuerySingleOrDefaultAsync<(Guid Id, Guid EventId)?>(FindHolder, parameters, transaction);
-            if (await connection.ExecuteAsync(MarkPaymentRefunded, parameters, transaction) == 0)
+            var payment = refund.Payment is { } p && p.Id == refund.PaymentId ? p : null;
+            await connection.ExecuteAsync(LockPayment, new { refund.PaymentId }, transaction);
+            var known = await KnownOrObservedAsync(connection, transaction, refund, payment, source, now);
+            if (await connection.QuerySingleOrDefaultAsync<string>(RecordProcessedRefund,
+                    new { RefundId = refund.Id, refund.PaymentId, refund.Amount, Source = source, Now = now }, transaction) is null)
             {
-                await connection.ExecuteAsync(InsertObservedRefund, new
-                {
-                    refund.PaymentId, RefundId = refund.Id, Source = source, RefundStatus = "processed", RefundedAt = now, refund.Amount, Now = now,
-                }, transaction);
-                await AnomalyLog.RecordAsync(connection, transaction, new Anomaly(AnomalyKind.RefundUnknownPayment,
-                    $"Refund {refund.Id} of {refund.Amount} for payment {refund.PaymentId}, which this system never recorded.", PaymentId: refund.PaymentId), now);
+                return "refund_already_recorded";
+            }
+
+            var recorded = await connection.ExecuteScalarAsync<long>(SumProcessedRefunds, new { refund.PaymentId }, transaction);
+            var refunded = Math.Max(Math.Max(known.AmountRefundedPaise, recorded), payment?.AmountRefunded ?? 0);
+            var whole = known.AmountPaise is { } amount ? refunded >= amount : payment?.RefundStatus == "full";
+            if (known.AmountPaise is { } paid && refunded > paid)
+            {
+                await AnomalyLog.RecordAsync(connection, transaction, new Anomaly(AnomalyKind.RefundExceedsPayment,
+                    $"Refunds of payment {refund.PaymentId} add up to {refunded}, more than its {paid}.", PaymentId: refund.PaymentId), now);
+            }
+
+            var holder = await connection.QuerySingleOrDefaultAsync<(Guid Id, Guid EventId)?>(FindHolder, new { refund.PaymentId }, transaction);
+            RegistrationRow? registration = null;
+            if (whole && holder is { } locked)
+            {
+                await using var read = await connection.QueryMultipleAsync(LockEventAndRegistration, new { locked.EventId, RegistrationId = locked.Id }, transaction);
+                await read.ReadAsync();
+                registration = await read.ReadSingleAsync<RegistrationRow>();
+            }
+
+            await connection.ExecuteAsync(UpdatePaymentRefunds, new
+            {
+                refund.PaymentId,
+                Refunded = refunded,
+                RefundStatus = whole ? "processed" : known.RefundStatus ?? "partial",
+                Whole = whole,
+                Now = now,
+            }, transaction);
+
+            if (!whole)
+            {
+                await AnomalyLog.RecordAsync(connection, transaction, new Anomaly(AnomalyKind.PartialRefund,
+                    $"Refund {refund.Id} returned {refund.Amount}; {refunded} of {known.AmountPaise?.ToString(CultureInfo.InvariantCulture) ?? "an unknown amount"} is refunded so far"
+                    + (holder is null ? "." : "; the registration keeps its status until the whole amount is refunded."),
+                    holder?.EventId, holder?.Id, refund.PaymentId), now);
+                return "partial_refund_recorded";
             }
 
             if (holder is not { } h)
@@ -117,21 +183,7 @@ public sealed class PaymentLedger(Database database, TimeProvider clock, ILogger
                 return "refund_recorded";
             }
 
-            RegistrationRow registration;
-            await using (var read = await connection.QueryMultipleAsync(LockEventAndRegistration, new { h.EventId, RegistrationId = h.Id }, transaction))
-            {
-                await read.ReadAsync();
-                registration = await read.ReadSingleAsync<RegistrationRow>();
-            }
-
-            if (refund.Amount < registration.AmountPaise)
-            {
-                await AnomalyLog.RecordAsync(connection, transaction, new Anomaly(AnomalyKind.PartialRefund,
-                    $"Refund {refund.Id} returned {refund.Amount} of {registration.AmountPaise}; the registration keeps its status.", h.EventId, h.Id, refund.PaymentId), now);
-                return "partial_refund_recorded";
-            }
-
-            switch (registration.Status)
+            switch (registration!.Status)
             {
                 case "paid":
                     await connection.ExecuteAsync(ReleaseSeat, new { RegistrationId = h.Id, h.EventId, Now = now }, transaction);
@@ -145,15 +197,53 @@ public sealed class PaymentLedger(Database database, TimeProvider clock, ILogger
             }
         }, cancellationToken);
 
-    public Task<string> RecordRefundFailedAsync(RazorpayRefund refund, string reason, CancellationToken cancellationToken) =>
+    /// <summary>
+    /// A failed refund, kept by its refund id. If it was the refund this app requested for what it
+    /// owes, the debt is marked failed for an operator; a failed refund someone else started (the
+    /// Dashboard) changes nothing owed.
+    /// </summary>
+    public Task<string> RecordRefundFailedAsync(RazorpayRefund refund, string reason, CancellationToken cancellationToken, string source = "webhook") =>
         database.InTransactionAsync("record_refund_failed", async (connection, transaction) =>
         {
             var now = clock.GetUtcNow().UtcDateTime;
+            var payment = refund.Payment is { } p && p.Id == refund.PaymentId ? p : null;
             await connection.ExecuteAsync(LockPayment, new { refund.PaymentId }, transaction);
-            var updated = await connection.ExecuteAsync(MarkRefundFailed, new { refund.PaymentId, RefundId = refund.Id, Error = reason, Now = now }, transaction);
+            await KnownOrObservedAsync(connection, transaction, refund, payment, source, now);
+            var error = reason.Length > 500 ? reason[..500] : reason;
+            if (await connection.QuerySingleOrDefaultAsync<string>(RecordFailedRefund,
+                    new { RefundId = refund.Id, refund.PaymentId, refund.Amount, Source = source, Error = error, Now = now }, transaction) is null)
+            {
+                return "refund_failure_ignored";
+            }
+
+            var owed = await connection.ExecuteAsync(MarkOwedRefundFailed, new { refund.PaymentId, RefundId = refund.Id, Error = error, Now = now }, transaction);
             await AnomalyLog.RecordAsync(connection, transaction, new Anomaly(AnomalyKind.RefundFailed,
                 $"Refund {refund.Id} for payment {refund.PaymentId} failed: {reason}", PaymentId: refund.PaymentId), now);
             logger.LogError("Refund {RefundId} for {PaymentId} failed", refund.Id, refund.PaymentId);
-            return updated > 0 ? "refund_failure_recorded" : "refund_failure_unknown_payment";
+            return owed > 0 ? "refund_failure_recorded" : "refund_failure_noted";
         }, cancellationToken);
+
+    /// <summary>What the ledger knows of the refunded payment; one it never saw is recorded as observed, for an operator.</summary>
+    private static async Task<LedgerPayment> KnownOrObservedAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, RazorpayRefund refund, RazorpayPayment? payment, string source, DateTime now)
+    {
+        var known = await connection.QuerySingleOrDefaultAsync<LedgerPayment>(ReadPayment, new { refund.PaymentId }, transaction);
+        if (known is not null)
+        {
+            return known;
+        }
+
+        await connection.ExecuteAsync(InsertObserved, new
+        {
+            refund.PaymentId,
+            payment?.OrderId,
+            AmountPaise = payment?.Amount,
+            payment?.Currency,
+            Source = source,
+            Now = now,
+        }, transaction);
+        await AnomalyLog.RecordAsync(connection, transaction, new Anomaly(AnomalyKind.RefundUnknownPayment,
+            $"Refund {refund.Id} of {refund.Amount} for payment {refund.PaymentId}, which this system had not recorded.", PaymentId: refund.PaymentId), now);
+        return await connection.QuerySingleAsync<LedgerPayment>(ReadPayment, new { refund.PaymentId }, transaction);
+    }
 }

@@ -160,7 +160,7 @@ public sealed class RefundsStep(
                         tally.Add("completed");
                         break;
                     case "failed":
-                        await ledger.RecordRefundFailedAsync(refund with { PaymentId = paymentId }, "refund failed (found by reconciliation)", cancellationToken);
+                        await ledger.RecordRefundFailedAsync(refund with { PaymentId = paymentId }, "refund failed (found by reconciliation)", cancellationToken, "reconciliation");
                         tally.Add("failed");
                         break;
                     default:

@@ -51,6 +51,12 @@ public sealed record WebhookEnvelope(string EventType, RazorpayPayment? Payment,
             {
                 return null;
             }
+
+            // A refund event also carries the payment, with what has been refunded of it so far.
+            if (needsRefund && HasEntity(json.Root, "payment"))
+            {
+                payment = Entity<RazorpayPayment>(json.Root, "payment", out problem);
+            }
         }
         catch (JsonException e)
         {
@@ -68,8 +74,30 @@ public sealed record WebhookEnvelope(string EventType, RazorpayPayment? Payment,
             return null;
         }
 
+        if (refund is not null && payment is not null)
+        {
+            if (payment.Id != refund.PaymentId)
+            {
+                problem = Problems.InvalidField("payload.payment.entity.id", "The refund event's payment is not the refunded payment.");
+                return null;
+            }
+
+            if (payment.AmountRefunded < 0 || payment.RefundStatus is not (null or "partial" or "full"))
+            {
+                problem = Problems.InvalidField("payload.payment.entity.amount_refunded", "The payment's refunded amount or refund status is malformed.");
+                return null;
+            }
+
+            refund = refund with { Payment = payment };
+        }
+
         return new WebhookEnvelope(eventType, payment, refund);
     }
+
+    private static bool HasEntity(JsonElement root, string name) =>
+        root.TryGetProperty("payload", out var payload) && payload.ValueKind == JsonValueKind.Object
+        && payload.TryGetProperty(name, out var wrapper) && wrapper.ValueKind == JsonValueKind.Object
+        && wrapper.TryGetProperty("entity", out var entity) && entity.ValueKind == JsonValueKind.Object;
 
     private static T? Entity<T>(JsonElement root, string name, out ApiResult? problem) where T : class
     {

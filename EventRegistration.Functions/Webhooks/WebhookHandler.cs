@@ -155,6 +155,7 @@ public sealed class WebhookHandler(
         ConfirmationOutcome.PaymentUsedElsewhere => "payment_used_elsewhere",
         ConfirmationOutcome.MemberAlreadyPaid => "member_already_paid",
         ConfirmationOutcome.AmountMismatch => "amount_mismatch",
+        ConfirmationOutcome.PaymentRefunded => "payment_refunded",
         _ => "unknown_order",
     };
 

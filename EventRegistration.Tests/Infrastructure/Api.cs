@@ -103,8 +103,18 @@ public static class Webhook
         return Envelope(eventType, contains, payload);
     }
 
-    public static string Refund(string eventType, string refundId, string paymentId, long amount, string status = "processed") =>
-        Envelope(eventType, new JsonArray("refund", "payment"), new JsonObject
+    /// <summary>
+    /// A refund event: the refund entity (this refund's own amount) and the payment entity with
+    /// what has been refunded of it so far, as Razorpay sends them.
+    /// </summary>
+    /// <param name="paymentAmount">The payment's amount; by default the refund's (a whole refund).</param>
+    /// <param name="amountRefunded">The payment's cumulative amount_refunded after this refund; by default the refund's amount.</param>
+    public static string Refund(string eventType, string refundId, string paymentId, long amount, string status = "processed",
+        long? paymentAmount = null, long? amountRefunded = null, string? orderId = null)
+    {
+        var total = paymentAmount ?? amount;
+        var refunded = amountRefunded ?? (status == "processed" ? amount : 0);
+        return Envelope(eventType, new JsonArray("refund", "payment"), new JsonObject
         {
             ["refund"] = new JsonObject
             {
@@ -114,8 +124,19 @@ public static class Webhook
                     ["notes"] = new JsonArray(), ["status"] = status, ["speed_processed"] = "normal",
                 },
             },
-            ["payment"] = new JsonObject { ["entity"] = new JsonObject { ["id"] = paymentId, ["entity"] = "payment", ["amount"] = amount, ["currency"] = "INR", ["status"] = "refunded" } },
+            ["payment"] = new JsonObject
+            {
+                ["entity"] = new JsonObject
+                {
+                    ["id"] = paymentId, ["entity"] = "payment", ["amount"] = total, ["currency"] = "INR",
+                    ["status"] = refunded >= total ? "refunded" : "captured", ["order_id"] = orderId, ["method"] = "upi",
+                    ["amount_refunded"] = refunded,
+                    ["refund_status"] = refunded == 0 ? null : refunded >= total ? "full" : "partial",
+                    ["notes"] = new JsonArray(), ["created_at"] = 1_764_000_000,
+                },
+            },
         });
+    }
 
     private static string Envelope(string eventType, JsonArray contains, JsonObject payload) => new JsonObject
     {

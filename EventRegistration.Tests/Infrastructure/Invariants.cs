@@ -57,10 +57,59 @@ public static class Invariants
                 or not exists (select 1 from ticket_deliveries d where d.registration_id = r.id))
             """);
         Assert.Empty(ticketGaps);
+        // A ticket is queued only for a registration that was counted as paid: it still is, its refund
+        // released the seat, or its payment turned out to be for another amount (seat released, refund due).
         var strayOutbox = await connection.QueryAsync<Guid>("""
             select o.registration_id from outbox o join event_registrations r on r.id = o.registration_id
-             where r.status not in ('paid', 'refunded')
+             where r.status not in ('paid', 'refunded') and not (r.status = 'refund_due' and r.refund_reason = 'amount_mismatch')
             """);
         Assert.Empty(strayOutbox);
+
+        // Refunds: no paid registration whose payment has come back in whole.
+        var paidButRefunded = await connection.QueryAsync<Guid>("""
+            select r.id from event_registrations r join payments p on p.payment_id = r.payment_id
+             where r.status = 'paid'
+               and (p.refund_status = 'processed' or p.amount_refunded_paise >= p.amount_paise
+                    or (select coalesce(sum(f.amount_paise), 0) from refunds f
+                         where f.payment_id = p.payment_id and f.status = 'processed') >= p.amount_paise)
+            """);
+        Assert.Empty(paidButRefunded);
+
+        // Refunds: what has come back of a payment never exceeds it, and the ledger's running total knows every processed refund.
+        var overRefunded = await connection.QueryAsync<string>("""
+            select p.payment_id from payments p
+              left join refunds f on f.payment_id = p.payment_id and f.status = 'processed'
+             group by p.payment_id, p.amount_paise, p.amount_refunded_paise
+            having coalesce(sum(f.amount_paise), 0) > coalesce(p.amount_paise, sum(f.amount_paise))
+                or p.amount_refunded_paise > coalesce(p.amount_paise, p.amount_refunded_paise)
+                or coalesce(sum(f.amount_paise), 0) > p.amount_refunded_paise
+            """);
+        Assert.Empty(overRefunded);
+
+        // Refunds: 'processed' means the whole payment came back; a registration refunded through the ledger has such a payment.
+        var refundedInPart = await connection.QueryAsync<string>("""
+            select p.payment_id from payments p
+             where p.refund_status = 'processed' and p.amount_paise is not null and p.amount_refunded_paise < p.amount_paise
+            union all
+            select r.payment_id from event_registrations r join payments p on p.payment_id = r.payment_id
+             where r.status = 'refunded' and p.refund_status is distinct from 'processed'
+            """);
+        Assert.Empty(refundedInPart);
+
+        // Every applied payment belongs to the registration that holds it, which is paid, or was refunded through the ledger.
+        var strayApplied = await connection.QueryAsync<string>("""
+            select p.payment_id from payments p left join event_registrations r on r.id = p.registration_id
+             where p.disposition = 'applied'
+               and (r.id is null or r.payment_id is distinct from p.payment_id
+                    or not (r.status = 'paid' or (r.status = 'refunded' and p.refund_status = 'processed')))
+            """);
+        Assert.Empty(strayApplied);
+
+        // A payment refunded before its capture was reported never pays for a seat.
+        var refundedThenCounted = await connection.QueryAsync<string>("""
+            select p.payment_id from payments p join event_registrations r on r.payment_id = p.payment_id
+             where p.disposition = 'refunded_before_capture'
+            """);
+        Assert.Empty(refundedThenCounted);
     }
 }

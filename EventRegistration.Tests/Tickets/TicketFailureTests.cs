@@ -260,10 +260,10 @@ public sealed class TicketFailureTests(TestApp app) : IClassFixture<TestApp>, ID
     public async Task A_refunded_registration_gets_no_ticket()
     {
         var ticket = await app.PaidTicketAsync();
-        await app.ExecuteAsync("""
-            update event_registrations set status = 'refunded', refunded_at = now() where id = @RegistrationId;
-            update events set attendee_count = attendee_count - 1 where id = @EventId;
-            """, new { ticket.RegistrationId, ticket.EventId });
+        var (paymentId, amount) = (await app.QueryAsync<(string, long)>(
+            "select payment_id, amount_paise from event_registrations where id = @RegistrationId", new { ticket.RegistrationId })).Single();
+        var refunded = await app.WebhookAsync(Webhook.Refund("refund.processed", "rfnd_T" + Guid.NewGuid().ToString("N")[..14], paymentId, amount));
+        Assert.Equal("refunded_seat_released", refunded.Json.GetProperty("outcome").GetString());
 
         await app.DeliverAsync(ticket.QueueMessage);
 

@@ -158,7 +158,7 @@ public sealed class RazorpayWebhookTests(TestApp app) : IClassFixture<TestApp>
     }
 
     [Fact]
-    public async Task A_payment_with_the_wrong_amount_is_recorded_for_an_operator_and_not_counted()
+    public async Task A_payment_with_the_wrong_amount_is_not_counted_and_is_refunded_with_an_operator_told()
     {
         var (eventId, registrationId, orderId) = await PendingOrderAsync();
         var paymentId = TestApp.NewPaymentId();
@@ -167,7 +167,8 @@ public sealed class RazorpayWebhookTests(TestApp app) : IClassFixture<TestApp>
 
         Assert.Equal(200, answer.Status);
         Assert.Equal("amount_mismatch", answer.Json.GetProperty("outcome").GetString());
-        Assert.Equal("pending", await app.ScalarAsync<string>("select status from event_registrations where id = @registrationId", new { registrationId }));
+        Assert.Equal("refund_due", await app.ScalarAsync<string>("select status from event_registrations where id = @registrationId", new { registrationId }));
+        Assert.Equal("due", await app.ScalarAsync<string>("select refund_status from payments where payment_id = @paymentId", new { paymentId }));
         Assert.Equal(0, await app.ScalarAsync<int>("select attendee_count from events where id = @eventId", new { eventId }));
         Assert.Equal(1, await app.ScalarAsync<long>("select count(*) from anomalies where payment_id = @paymentId and kind = 'amount_mismatch'", new { paymentId }));
     }

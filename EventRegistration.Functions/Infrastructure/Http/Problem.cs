@@ -36,7 +36,9 @@ public static class Problems
     public static ApiResult MemberAlreadyPaid(Guid registrationId) =>
         Make(409, "member-already-paid", "Member already paid", "The member already paid for this event with another payment; this payment is recorded and will be refunded.", "razorpay_payment_id", registrationId);
     public static ApiResult AmountMismatch(Guid registrationId) =>
-        Make(409, "amount-mismatch", "Amount mismatch", "The payment's amount or currency differs from the order's; it was recorded for an operator and not counted as paid.", "razorpay_payment_id", registrationId);
+        Make(409, "amount-mismatch", "Amount mismatch", "The payment's amount or currency differs from the order's; it is not counted as paid, is refunded, and an operator is told.", "razorpay_payment_id", registrationId);
+    public static ApiResult PaymentRefunded(Guid registrationId) =>
+        Make(409, "payment-refunded", "Payment refunded", "This payment was refunded before it was confirmed; it does not pay for the registration, and an operator is told.", "razorpay_payment_id", registrationId);
     public static ApiResult PaymentProviderFailed(string detail) => Make(502, "payment-provider-failed", "Payment provider failed", detail);
 
     public static ApiResult Unavailable(string detail, int retryAfterSeconds)

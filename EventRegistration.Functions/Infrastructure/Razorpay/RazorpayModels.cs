@@ -32,6 +32,12 @@ public sealed record RazorpayRefund
     [JsonPropertyName("status")] public string? Status { get; init; }
     [JsonPropertyName("notes")][JsonConverter(typeof(RazorpayNotesConverter))]
     public IReadOnlyDictionary<string, string> Notes { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>
+    /// The refunded payment as the refund event carried it (cumulative <c>amount_refunded</c>,
+    /// <c>refund_status</c> partial/full); null when the refund came from the refunds API.
+    /// </summary>
+    [JsonIgnore] public RazorpayPayment? Payment { get; init; }
 }
 
 public sealed record RazorpayOrder
