@@ -105,10 +105,12 @@ public sealed class PaymentConfirmation(
     public async Task<ConfirmationResult> ConfirmAsync(PaymentReport report, CancellationToken cancellationToken)
     {
         var source = SourceName(report.Source);
+        using var scope = logger.BeginScope(new Dictionary<string, object> { ["PaymentId"] = report.PaymentId, ["OrderId"] = report.OrderId, ["Source"] = source });
         var result = await database.InTransactionAsync("confirm_payment",
             (connection, transaction) => DecideAndWriteAsync(connection, transaction, report, source, clock.GetUtcNow().UtcDateTime), cancellationToken);
 
-        metrics.Confirmation(source, result.Outcome.ToString());
+        var outcome = ConfirmationOutcomes.Name(result.Outcome);
+        metrics.Confirmation(source, outcome);
         switch (result.Outcome)
         {
             case ConfirmationOutcome.Paid:
@@ -119,8 +121,8 @@ public sealed class PaymentConfirmation(
                 break;
             case ConfirmationOutcome.PaymentUsedElsewhere or ConfirmationOutcome.MemberAlreadyPaid or ConfirmationOutcome.AmountMismatch
                 or ConfirmationOutcome.UnknownOrder or ConfirmationOutcome.PaymentRefunded:
-                metrics.PaymentConflict(result.Outcome.ToString());
-                logger.LogWarning("Payment {PaymentId} for order {OrderId} from {Source} not applied: {Outcome}", report.PaymentId, report.OrderId, source, result.Outcome);
+                metrics.PaymentConflict(outcome);
+                logger.LogWarning("Payment {PaymentId} for order {OrderId} from {Source} not applied: {Outcome}", report.PaymentId, report.OrderId, source, outcome);
                 break;
         }
 

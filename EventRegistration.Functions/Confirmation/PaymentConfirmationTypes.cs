@@ -55,3 +55,20 @@ public sealed class RegistrationRow
 }
 
 public sealed record ConfirmationResult(ConfirmationOutcome Outcome, RegistrationRow? Registration, long? OutboxId = null);
+
+/// <summary>The one spelling of each outcome, in logs, metrics and webhook answers alike.</summary>
+public static class ConfirmationOutcomes
+{
+    public static string Name(ConfirmationOutcome outcome) => outcome switch
+    {
+        ConfirmationOutcome.Paid => "paid",
+        ConfirmationOutcome.AlreadyPaid => "already_paid",
+        ConfirmationOutcome.RefundDue => "refund_due",
+        ConfirmationOutcome.PaymentUsedElsewhere => "payment_used_elsewhere",
+        ConfirmationOutcome.MemberAlreadyPaid => "member_already_paid",
+        ConfirmationOutcome.AmountMismatch => "amount_mismatch",
+        ConfirmationOutcome.PaymentRefunded => "payment_refunded",
+        ConfirmationOutcome.UnknownOrder => "unknown_order",
+        _ => throw new ArgumentOutOfRangeException(nameof(outcome), outcome, null),
+    };
+}

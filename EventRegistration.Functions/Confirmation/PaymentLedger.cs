@@ -129,8 +129,10 @@ public sealed class PaymentLedger(Database database, TimeProvider clock, ILogger
     /// <c>refunded</c> and release its seat. A part refund leaves the registration as it is, and what
     /// this app owes (<c>due</c>/<c>requested</c>) stays owed for the rest.
     /// </summary>
-    public Task<string> RecordRefundProcessedAsync(RazorpayRefund refund, string source, CancellationToken cancellationToken) =>
-        database.InTransactionAsync("record_refund", async (connection, transaction) =>
+    public async Task<string> RecordRefundProcessedAsync(RazorpayRefund refund, string source, CancellationToken cancellationToken)
+    {
+        using var scope = logger.BeginScope(new Dictionary<string, object> { ["PaymentId"] = refund.PaymentId, ["RefundId"] = refund.Id, ["Source"] = source });
+        return await database.InTransactionAsync("record_refund", async (connection, transaction) =>
         {
             var now = clock.GetUtcNow().UtcDateTime;
             var payment = refund.Payment is { } p && p.Id == refund.PaymentId ? p : null;
@@ -196,14 +198,17 @@ public sealed class PaymentLedger(Database database, TimeProvider clock, ILogger
                     return "already_refunded";
             }
         }, cancellationToken);
+    }
 
     /// <summary>
     /// A failed refund, kept by its refund id. If it was the refund this app requested for what it
     /// owes, the debt is marked failed for an operator; a failed refund someone else started (the
     /// Dashboard) changes nothing owed.
     /// </summary>
-    public Task<string> RecordRefundFailedAsync(RazorpayRefund refund, string reason, CancellationToken cancellationToken, string source = "webhook") =>
-        database.InTransactionAsync("record_refund_failed", async (connection, transaction) =>
+    public async Task<string> RecordRefundFailedAsync(RazorpayRefund refund, string reason, CancellationToken cancellationToken, string source = "webhook")
+    {
+        using var scope = logger.BeginScope(new Dictionary<string, object> { ["PaymentId"] = refund.PaymentId, ["RefundId"] = refund.Id, ["Source"] = source });
+        return await database.InTransactionAsync("record_refund_failed", async (connection, transaction) =>
         {
             var now = clock.GetUtcNow().UtcDateTime;
             var payment = refund.Payment is { } p && p.Id == refund.PaymentId ? p : null;
@@ -222,6 +227,7 @@ public sealed class PaymentLedger(Database database, TimeProvider clock, ILogger
             logger.LogError("Refund {RefundId} for {PaymentId} failed", refund.Id, refund.PaymentId);
             return owed > 0 ? "refund_failure_recorded" : "refund_failure_noted";
         }, cancellationToken);
+    }
 
     /// <summary>What the ledger knows of the refunded payment; one it never saw is recorded as observed, for an operator.</summary>
     private static async Task<LedgerPayment> KnownOrObservedAsync(

@@ -118,7 +118,7 @@ public sealed class OrdersStep(
             case "captured":
                 var result = await confirmation.ConfirmAsync(
                     new PaymentReport(orderId, payment.Id, payment.Amount, payment.Currency, ConfirmationSource.Reconciliation), cancellationToken);
-                return result.Outcome == ConfirmationOutcome.Paid ? "confirmed" : WebhookHandler.OutcomeName(result.Outcome);
+                return result.Outcome == ConfirmationOutcome.Paid ? "confirmed" : ConfirmationOutcomes.Name(result.Outcome);
             case "failed":
                 var recorded = await ledger.RecordFailedAttemptAsync(payment with { OrderId = orderId }, Source, cancellationToken);
                 return recorded == "failed_attempt_recorded" ? "failed_attempts" : "failed_attempt_known";

@@ -127,7 +127,7 @@ public sealed class WebhookHandler(
 
                 var result = await confirmation.ConfirmAsync(
                     new PaymentReport(payment.OrderId ?? "", payment.Id, payment.Amount, payment.Currency, ConfirmationSource.Webhook), cancellationToken);
-                return OutcomeName(result.Outcome);
+                return ConfirmationOutcomes.Name(result.Outcome);
 
             case "payment.failed":
                 return await ledger.RecordFailedAttemptAsync(envelope.Payment!, source, cancellationToken);
@@ -146,18 +146,6 @@ public sealed class WebhookHandler(
                 return "ignored";
         }
     }
-
-    public static string OutcomeName(ConfirmationOutcome outcome) => outcome switch
-    {
-        ConfirmationOutcome.Paid => "paid",
-        ConfirmationOutcome.AlreadyPaid => "already_paid",
-        ConfirmationOutcome.RefundDue => "refund_due",
-        ConfirmationOutcome.PaymentUsedElsewhere => "payment_used_elsewhere",
-        ConfirmationOutcome.MemberAlreadyPaid => "member_already_paid",
-        ConfirmationOutcome.AmountMismatch => "amount_mismatch",
-        ConfirmationOutcome.PaymentRefunded => "payment_refunded",
-        _ => "unknown_order",
-    };
 
     private async Task TryRecordFailureAsync(string eventId, string error)
     {
