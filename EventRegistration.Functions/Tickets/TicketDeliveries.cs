@@ -65,10 +65,15 @@ public sealed class TicketDeliveries(Database database)
          where registration_id = @RegistrationId and status = 'sending' and attempts = @Attempt
         """;
 
-    /// <summary>A send in doubt that nobody scheduled (its worker died, or could not record the wamid): the first copy to see it schedules the resend.</summary>
+    /// <summary>
+    /// A send in doubt met before it may be repeated: nobody scheduled it (its worker died, or could
+    /// not record the wamid), or its scheduled message came a little early. The copy that still sees
+    /// the schedule it read (compare and set) schedules the resend; any other ends.
+    /// </summary>
     private const string ScheduleResend = """
         update ticket_deliveries set next_attempt_at = @NextAttemptAt, updated_at = @Now
-         where registration_id = @RegistrationId and status = 'sending' and attempts = @Attempt and next_attempt_at is null
+         where registration_id = @RegistrationId and status = 'sending' and attempts = @Attempt
+           and next_attempt_at is not distinct from @SeenNextAttemptAt
         """;
 
     /// <summary>The scheduled message never reached the queue: whichever copy comes next may act.</summary>
@@ -149,12 +154,13 @@ public sealed class TicketDeliveries(Database database)
             Attempt = attempt,
         }), CancellationToken.None) == 1;
 
-    /// <returns>False when someone else scheduled it (or moved it on) first.</returns>
+    /// <returns>False when someone else scheduled it (or moved it on) since <paramref name="seen"/> was read.</returns>
     public async Task<bool> ScheduleResendAsync(TicketDelivery seen, DateTime nextAttemptAt, DateTime now, CancellationToken cancellationToken) =>
         await database.RunAsync("ticket_schedule_resend", connection => connection.ExecuteAsync(ScheduleResend, new
         {
             seen.RegistrationId,
             Attempt = seen.Attempts,
+            SeenNextAttemptAt = seen.NextAttemptAt,
             NextAttemptAt = nextAttemptAt,
             Now = now,
         }), cancellationToken) == 1;

@@ -150,7 +150,8 @@ public sealed class TicketDeliveryHandler(
             var resendable = DeliveryRetryPolicy.ResendableAt(delivery.LastAttemptAt ?? DateTime.MinValue, settings);
             if (now < resendable)
             {
-                // Nobody scheduled this send in doubt (its worker died, or could not record the wamid).
+                // Nobody scheduled this send in doubt (its worker died, or could not record the wamid),
+                // or its scheduled message came within the early tolerance: schedule it for the threshold.
                 metrics.TicketSkipped("unfinished_attempt");
                 logger.LogWarning("Ticket of {RegistrationId}: attempt {Attempt} has no recorded outcome; it may be resent from {ResendableAt:O}",
                     delivery.RegistrationId, delivery.Attempts, resendable);
