@@ -4,8 +4,8 @@ using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using Microsoft.Extensions.Logging;
 using EventRegistration.Functions.Tickets;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace EventRegistration.Functions.Infrastructure.WhatsApp;
@@ -15,7 +15,7 @@ namespace EventRegistration.Functions.Infrastructure.WhatsApp;
 /// the send has no idempotency key, so the pipeline never retries; the caller records the
 /// attempt before the send and decides about retries from the classified <see cref="WhatsAppException"/>.
 /// </summary>
-public sealed class WhatsAppClient(HttpClient http, IOptions<WhatsAppOptions> options, ILogger<WhatsAppClient> logger)
+public sealed class WhatsAppClient(HttpClient http, IOptions<WhatsAppOptions> options, TimeProvider clock, ILogger<WhatsAppClient> logger)
 {
     public const string HttpClientName = "whatsapp";
 
@@ -113,7 +113,7 @@ public sealed class WhatsAppClient(HttpClient http, IOptions<WhatsAppOptions> op
 
             var (code, message) = ParseError(text);
             var retryAfter = response.Headers.RetryAfter?.Delta
-                ?? (response.Headers.RetryAfter?.Date is { } date ? date - DateTimeOffset.UtcNow : null);
+                ?? (response.Headers.RetryAfter?.Date is { } date ? date - clock.GetUtcNow() : null);
             var failure = Failure(call, response.StatusCode, code,
                 $"WhatsApp error {(code?.ToString(CultureInfo.InvariantCulture) ?? "none")} (HTTP {(int)response.StatusCode}) {message}", retryAfter, requestLeft: true);
             logger.LogWarning("WhatsApp {Operation} answered {Status} code {Code} ({Category}): {Message}",
