@@ -141,7 +141,8 @@ public sealed class TicketDeliveryHandler(
 
         if (delivery.Attempts >= settings.MaxAttempts)
         {
-            return await GiveUpAsync(delivery, $"gave up after {delivery.Attempts} attempts; last error: {delivery.LastError}");
+            var doubt = delivery.Status == "sending" ? " (its outcome is unknown: the member may have the ticket)" : "";
+            return await GiveUpAsync(delivery, $"gave up after {delivery.Attempts} attempts; last error{doubt}: {delivery.LastError}");
         }
 
         string? note = null;
