@@ -191,7 +191,9 @@ var appSettings = {
   Tickets__SigningKeyPem: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.ticketSigningKeyPemUri})'
   Tickets__LeaseSeconds: '30'
   Tickets__ResendUnfinishedAfterSeconds: '60'
-  Tickets__MaxAttempts: '8'
+  Tickets__MaxAttempts: '12'
+  Tickets__RetryBaseSeconds: '30'
+  Tickets__RetryMaxDelaySeconds: '1800'
   Tickets__EventTimeZone: 'Asia/Kolkata'
 }
 

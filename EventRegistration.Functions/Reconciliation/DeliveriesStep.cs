@@ -1,7 +1,6 @@
 using Azure;
-using Dapper;
-using EventRegistration.Functions.Infrastructure.Database;
 using EventRegistration.Functions.Infrastructure.Storage;
+using EventRegistration.Functions.Tickets;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -9,46 +8,27 @@ namespace EventRegistration.Functions.Reconciliation;
 
 /// <summary>
 /// Step 5: a paid registration's ticket delivery stuck in <c>queued</c> or <c>sending</c> (its
-/// message lost, poisoned, or its worker gone mid-send) gets a new queue message; the blob lease
-/// and the delivery state machine make a second message harmless. A <c>sent</c> or
-/// <c>failed</c> delivery is never re-enqueued (failed is an operator's). Only rows whose outbox
-/// message went out longer ago than the threshold count as stuck, so a row the outbox step has
-/// just dispatched is not sent twice. The row's updated_at is bumped, so the next run waits
-/// another threshold before trying again.
+/// message lost or poisoned, its lease holder gone mid-send, or its scheduled retry never
+/// enqueued) gets a new queue message; the blob lease and the delivery state machine make a second
+/// message harmless. A <c>sent</c> or <c>failed</c> delivery is never re-enqueued (failed is an
+/// operator's), nor one waiting for its scheduled retry. Only rows whose outbox message went out
+/// longer ago than the threshold count as stuck, so a row the outbox step has just dispatched is
+/// not sent twice. The row's updated_at is bumped, so the next run waits another threshold.
 /// </summary>
 public sealed class DeliveriesStep(
     TicketQueue queue,
-    Database database,
+    TicketDeliveries deliveries,
     IOptions<ReconciliationOptions> options,
     TimeProvider clock,
     ILogger<DeliveriesStep> logger) : IReconciliationStep
 {
-    private const string FindStuck = """
-        select d.registration_id, d.status, d.updated_at
-          from ticket_deliveries d
-          join event_registrations r on r.id = d.registration_id and r.status = 'paid'
-         where d.status in ('queued', 'sending') and d.updated_at < @Before
-           and not exists (select 1 from outbox o
-                            where o.registration_id = d.registration_id
-                              and (o.dispatched_at is null or o.dispatched_at >= @Before))
-         order by d.updated_at
-         limit @Limit
-        """;
-
-    private const string Bump = """
-        update ticket_deliveries set updated_at = @Now
-         where registration_id = @RegistrationId and status in ('queued', 'sending') and updated_at = @Seen
-        """;
-
     public string Name => "deliveries";
 
     public async Task RunAsync(StepTally tally, CancellationToken cancellationToken)
     {
         var settings = options.Value;
         var before = clock.GetUtcNow().UtcDateTime.AddMinutes(-settings.StuckDeliveryMinutes);
-        var stuck = await database.RunAsync("reconcile_deliveries_find", async connection =>
-            (await connection.QueryAsync<(Guid RegistrationId, string Status, DateTime UpdatedAt)>(FindStuck, new { Before = before, Limit = settings.BatchSize })).ToList(),
-            cancellationToken);
+        var stuck = await deliveries.FindStuckAsync(before, settings.BatchSize, cancellationToken);
 
         foreach (var (registrationId, status, updatedAt) in stuck)
         {
@@ -64,8 +44,7 @@ public sealed class DeliveriesStep(
                 return;
             }
 
-            await database.RunAsync("reconcile_deliveries_bump", connection => connection.ExecuteAsync(Bump,
-                new { RegistrationId = registrationId, Seen = updatedAt, Now = clock.GetUtcNow().UtcDateTime }), cancellationToken);
+            await deliveries.TouchAsync(registrationId, updatedAt, clock.GetUtcNow().UtcDateTime, cancellationToken);
             tally.Add("requeued");
             logger.LogInformation("Ticket delivery of {RegistrationId} stuck in {DeliveryStatus}; re-enqueued", registrationId, status);
         }

@@ -7,8 +7,10 @@ namespace EventRegistration.Functions.Tickets;
 
 /// <summary>
 /// Queue trigger on <c>ticket-deliveries</c> (Base64 JSON <c>{"registrationId":"…"}</c>). Returns
-/// when the ticket is sent or can never be; throws to have the runtime retry the message later
-/// (host.json <c>extensions.queues</c>) and finally move it to the poison queue.
+/// when the ticket is sent, can never be, or its retry is scheduled on the queue (WhatsApp
+/// failures never spend the runtime's dequeue count). Throws only when the message is unreadable
+/// or the database or queue is unavailable, so the runtime retries it (host.json
+/// <c>extensions.queues</c>) and finally moves it to the poison queue.
 /// </summary>
 public sealed class DeliverTicketFunction(TicketDeliveryHandler handler, ILogger<DeliverTicketFunction> logger)
 {

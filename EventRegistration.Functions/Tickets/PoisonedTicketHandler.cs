@@ -1,4 +1,3 @@
-using Dapper;
 using EventRegistration.Functions.Anomalies;
 using EventRegistration.Functions.Infrastructure.Database;
 using EventRegistration.Functions.Infrastructure.Storage;
@@ -9,8 +8,8 @@ namespace EventRegistration.Functions.Tickets;
 
 public enum PoisonOutcome
 {
-    /// <summary>The delivery is now <c>failed</c> with the poison reason, and an anomaly says so.</summary>
-    RecordedAsFailed,
+    /// <summary>The delivery is still open: it is left as it is for the reconciliation to re-enqueue, and an anomaly says why.</summary>
+    LeftForReconciliation,
     /// <summary>The delivery had already ended (sent or failed); the poisoned copy is noted as an anomaly only.</summary>
     AlreadyFinished,
     /// <summary>The message names a registration without a delivery; an anomaly holds it.</summary>
@@ -20,29 +19,22 @@ public enum PoisonOutcome
 }
 
 /// <summary>
-/// Records each message the runtime moved to <c>ticket-deliveries-poison</c> after
-/// maxDequeueCount failed tries, so that no ticket disappears silently: the delivery becomes
-/// <c>failed</c> ("poisoned after N attempts") and an operator sees an anomaly row.
+/// Records each message the runtime moved to <c>ticket-deliveries-poison</c>, so that none
+/// disappears silently. A WhatsApp failure never gets here (the delivery handler schedules its own
+/// retries and completes); what does is a message that cannot be read, or one whose invocations
+/// kept throwing (database or storage down for minutes, or a defect). Neither says the ticket can
+/// never be sent, so an open delivery is not failed: it stays <c>queued</c>/<c>sending</c>, an
+/// operator sees a <c>ticket_poisoned</c> anomaly, and the reconciliation's deliveries step
+/// re-enqueues it after Reconciliation:StuckDeliveryMinutes, which also paces a handler that keeps
+/// crashing to one try per threshold.
 /// </summary>
 public sealed class PoisonedTicketHandler(
+    TicketDeliveries deliveries,
     Database database,
     RegistrationMetrics metrics,
     TimeProvider clock,
     ILogger<PoisonedTicketHandler> logger)
 {
-    private const string ReadForUpdate = """
-        select d.status, d.attempts, d.last_error, r.event_id
-          from ticket_deliveries d join event_registrations r on r.id = d.registration_id
-         where d.registration_id = @RegistrationId
-           for update of d
-        """;
-
-    /// <summary>Leaves 'sent' and an earlier permanent 'failed' (with its own reason) alone.</summary>
-    private const string MarkPoisoned = """
-        update ticket_deliveries set status = 'failed', last_error = @Error, updated_at = @Now
-         where registration_id = @RegistrationId and status in ('queued', 'sending')
-        """;
-
     public async Task<PoisonOutcome> RecordAsync(string messageText, CancellationToken cancellationToken)
     {
         var now = clock.GetUtcNow().UtcDateTime;
@@ -50,51 +42,36 @@ public sealed class PoisonedTicketHandler(
         if (message is null)
         {
             logger.LogError("Unreadable poisoned ticket message of {Length} characters recorded as an anomaly", messageText.Length);
-            await database.RunAsync("ticket_poison", connection => AnomalyLog.RecordAsync(connection, null, new Anomaly(AnomalyKind.TicketMessageUnreadable,
-                "Unreadable message on the ticket poison queue: " + Printable(messageText)), now), cancellationToken);
+            await RecordAnomalyAsync(new Anomaly(AnomalyKind.TicketMessageUnreadable,
+                "Unreadable message on the ticket poison queue: " + Printable(messageText)), now, cancellationToken);
             metrics.TicketPoisoned("unreadable");
             return PoisonOutcome.Unreadable;
         }
 
-        var outcome = await database.InTransactionAsync("ticket_poison", async (connection, transaction) =>
+        var delivery = await deliveries.ReadAsync(message.RegistrationId, cancellationToken);
+        var (outcome, detail) = delivery switch
         {
-            var delivery = await connection.QuerySingleOrDefaultAsync<(string Status, int Attempts, string? LastError, Guid EventId)?>(
-                ReadForUpdate, new { message.RegistrationId }, transaction);
-            string detail;
-            PoisonOutcome result;
-            if (delivery is not { } row)
-            {
-                detail = "A poisoned ticket message names a registration without a ticket delivery.";
-                result = PoisonOutcome.UnknownRegistration;
-            }
-            else if (row.Status is "sent" or "failed")
-            {
-                detail = $"A poisoned ticket message arrived for a delivery already {row.Status}; nothing changed.";
-                result = PoisonOutcome.AlreadyFinished;
-            }
-            else
-            {
-                var reason = $"poisoned after {row.Attempts} attempts" + (row.LastError is null ? "" : $"; last error: {row.LastError}");
-                reason = reason.Length > 1000 ? reason[..1000] : reason;
-                await connection.ExecuteAsync(MarkPoisoned, new { message.RegistrationId, Error = reason, Now = now }, transaction);
-                detail = $"Ticket not delivered: {reason}";
-                result = PoisonOutcome.RecordedAsFailed;
-            }
-
-            await AnomalyLog.RecordAsync(connection, transaction,
-                new Anomaly(AnomalyKind.TicketPoisoned, detail, delivery?.EventId, message.RegistrationId), now);
-            return result;
-        }, cancellationToken);
+            null => (PoisonOutcome.UnknownRegistration, "A poisoned ticket message names a registration without a ticket delivery."),
+            { IsFinished: true } => (PoisonOutcome.AlreadyFinished, $"A poisoned ticket message arrived for a delivery already {delivery.Status}; nothing changed."),
+            _ => (PoisonOutcome.LeftForReconciliation, TicketDeliveries.Truncate(
+                $"A ticket message failed every try (the handler could not finish: database or storage unavailable, or a defect). " +
+                $"The delivery stays {delivery.Status} after {delivery.Attempts} attempts" + (delivery.LastError is null ? "" : $" (last error: {delivery.LastError})") +
+                "; the reconciliation re-enqueues it.")),
+        };
+        await RecordAnomalyAsync(new Anomaly(AnomalyKind.TicketPoisoned, detail, delivery?.EventId, message.RegistrationId), now, cancellationToken);
 
         metrics.TicketPoisoned(outcome switch
         {
-            PoisonOutcome.RecordedAsFailed => "recorded_failed",
+            PoisonOutcome.LeftForReconciliation => "left_open",
             PoisonOutcome.AlreadyFinished => "already_finished",
             _ => "unknown_registration",
         });
         logger.LogError("Poisoned ticket message for {RegistrationId}: {Outcome}", message.RegistrationId, outcome);
         return outcome;
     }
+
+    private Task RecordAnomalyAsync(Anomaly anomaly, DateTime now, CancellationToken cancellationToken) =>
+        database.RunAsync("ticket_poison", connection => AnomalyLog.RecordAsync(connection, null, anomaly, now), cancellationToken);
 
     private static string Printable(string text)
     {

@@ -1,8 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
-using Dapper;
 using EventRegistration.Functions.Anomalies;
 using EventRegistration.Functions.Infrastructure.Database;
+using EventRegistration.Functions.Infrastructure.Storage;
 using EventRegistration.Functions.Infrastructure.Telemetry;
 using EventRegistration.Functions.Infrastructure.WhatsApp;
 using Microsoft.Extensions.Logging;
@@ -15,7 +15,7 @@ public enum TicketDeliveryOutcome
 {
     /// <summary>This call sent the ticket and recorded the wamid.</summary>
     Sent,
-    /// <summary>WhatsApp accepted the message but the wamid could not be recorded (database down); logged and flagged.</summary>
+    /// <summary>WhatsApp accepted the message but the wamid could not be recorded (database down, or overtaken); logged and flagged.</summary>
     SentUnrecorded,
     /// <summary>The ticket had been sent before: nothing was sent.</summary>
     AlreadySent,
@@ -25,74 +25,43 @@ public enum TicketDeliveryOutcome
     Failed,
     /// <summary>No delivery row exists for the registration; recorded as an anomaly.</summary>
     NoDelivery,
+    /// <summary>This attempt failed, or a send in doubt must wait: the next attempt is recorded and its delayed message is on the queue.</summary>
+    RetryScheduled,
+    /// <summary>A copy of the message came before the delivery's scheduled attempt, whose own message is on its way: nothing done.</summary>
+    NotDue,
+    /// <summary>Another instance holds the ticket's lease and so owns the delivery now: nothing done (the reconciliation covers a holder that dies).</summary>
+    LeaseHeldElsewhere,
+    /// <summary>Another worker moved the delivery on while this one worked (a lease lost unnoticed): nothing more done.</summary>
+    Overtaken,
 }
 
 /// <summary>
-/// Delivers one ticket: blob lease first, then the PostgreSQL state machine
-/// <c>queued → sending → sent | failed</c>. The attempt is committed as <c>sending</c> before
-/// WhatsApp is called, because the send has no idempotency key; a delivery later found in
-/// <c>sending</c> is an attempt whose outcome nobody recorded (crash, timeout) and is sent again
-/// only once it is older than <see cref="TicketOptions.ResendUnfinishedAfterSeconds"/>, with an
-/// anomaly saying the member may have two messages. Every write names the status and attempt it
-/// expects, so a worker that lost its lease cannot overwrite a later one.
+/// Delivers one ticket: blob lease first, then the state machine of <see cref="TicketDeliveries"/>.
+/// The attempt is committed as <c>sending</c> before WhatsApp is called, because the send has no
+/// idempotency key. A failed attempt is not handed back to the queue runtime (whose dequeue count
+/// would poison the message within minutes): <see cref="DeliveryRetryPolicy"/> decides, the next
+/// attempt's time is recorded and one delayed message is put on the queue, and the invocation
+/// completes. Only a failure to record or enqueue that retry (database or storage down) throws, so
+/// the runtime brings the message back.
 /// </summary>
 public sealed class TicketDeliveryHandler(
+    TicketDeliveries deliveries,
     Database database,
     TicketLocks locks,
     TicketBlobs blobs,
     TicketSigner signer,
     WhatsAppClient whatsApp,
+    TicketQueue queue,
     IOptions<TicketOptions> options,
     RegistrationMetrics metrics,
     TimeProvider clock,
     ILogger<TicketDeliveryHandler> logger)
 {
-    private const string ReadDelivery = """
-        select d.registration_id, d.status, d.attempts, d.last_attempt_at, d.last_error,
-               r.event_id, r.status as registration_status,
-               m.name as member_name, m.phone_e164, e.title as event_title, e.starts_at as event_starts_at
-          from ticket_deliveries d
-          join event_registrations r on r.id = d.registration_id
-          join members m on m.id = r.member_id
-          join events e on e.id = r.event_id
-         where d.registration_id = @RegistrationId
-        """;
-
-    /// <summary>Committed before any WhatsApp call: the attempt is on record even if the process dies during it.</summary>
-    private const string MarkSending = """
-        update ticket_deliveries
-           set status = 'sending', attempts = attempts + 1, last_attempt_at = @Now, last_error = @Note, updated_at = @Now
-         where registration_id = @RegistrationId and status = @ExpectedStatus and attempts = @ExpectedAttempts
-        returning attempts
-        """;
-
-    private const string MarkSent = """
-        update ticket_deliveries
-           set status = 'sent', wamid = @Wamid, media_id = @MediaId, ticket_blob = @TicketBlob, sent_at = @Now,
-               last_error = null, updated_at = @Now
-         where registration_id = @RegistrationId and status = 'sending' and attempts = @Attempt
-        """;
-
-    /// <summary>Back to <c>queued</c> when WhatsApp certainly sent nothing; left <c>sending</c> when it may have.</summary>
-    private const string MarkRetryable = """
-        update ticket_deliveries
-           set status = @Status, last_error = @Error, media_id = coalesce(@MediaId, media_id),
-               ticket_blob = coalesce(@TicketBlob, ticket_blob), updated_at = @Now
-         where registration_id = @RegistrationId and status = 'sending' and attempts = @Attempt
-        """;
-
-    private const string MarkFailed = """
-        update ticket_deliveries
-           set status = 'failed', last_error = @Error, media_id = coalesce(@MediaId, media_id),
-               ticket_blob = coalesce(@TicketBlob, ticket_blob), updated_at = @Now
-         where registration_id = @RegistrationId and status = @ExpectedStatus and attempts = @ExpectedAttempts
-        """;
-
     private static readonly PhoneNumberUtil Phones = PhoneNumberUtil.GetInstance();
 
     public async Task<TicketDeliveryOutcome> DeliverAsync(Guid registrationId, CancellationToken cancellationToken)
     {
-        var delivery = await ReadAsync(registrationId, cancellationToken);
+        var delivery = await deliveries.ReadAsync(registrationId, cancellationToken);
         if (delivery is null)
         {
             logger.LogError("Ticket message for {RegistrationId}, which has no ticket delivery", registrationId);
@@ -102,33 +71,35 @@ public sealed class TicketDeliveryHandler(
             return TicketDeliveryOutcome.NoDelivery;
         }
 
-        if (Finished(delivery) is { } finished)
+        if (Settled(delivery) is { } settled)
         {
-            return finished;
+            return settled;
         }
 
         await using var lease = await locks.TryAcquireAsync(registrationId, cancellationToken);
         if (lease is null)
         {
-            // Whoever holds it may have finished just now; otherwise come back when it is free.
-            var current = await ReadAsync(registrationId, cancellationToken);
-            if (current is not null && Finished(current) is { } done)
+            // The holder owns the delivery: it sends, or schedules the retry itself. Whoever holds it
+            // may also have finished just now.
+            var current = await deliveries.ReadAsync(registrationId, cancellationToken);
+            if (current is not null && Settled(current) is { } done)
             {
                 return done;
             }
 
             metrics.TicketSkipped("lease_taken");
-            logger.LogInformation("Ticket lease of {RegistrationId} is held elsewhere; the message will be retried", registrationId);
-            throw new TicketLeaseTakenException(registrationId);
+            logger.LogInformation("Ticket lease of {RegistrationId} is held by another instance, which owns the delivery; this copy ends", registrationId);
+            return TicketDeliveryOutcome.LeaseHeldElsewhere;
         }
 
         // Read again under the lease: this is the state to act on.
-        delivery = await ReadAsync(registrationId, cancellationToken)
+        delivery = await deliveries.ReadAsync(registrationId, cancellationToken)
             ?? throw new InvalidOperationException($"Ticket delivery {registrationId} vanished.");
-        return Finished(delivery) ?? await AttemptAsync(delivery, lease, cancellationToken);
+        return Settled(delivery) ?? await AttemptAsync(delivery, lease, cancellationToken);
     }
 
-    private TicketDeliveryOutcome? Finished(DeliveryRow delivery)
+    /// <summary>Finished, or not yet due: either way this message has nothing to do.</summary>
+    private TicketDeliveryOutcome? Settled(TicketDelivery delivery)
     {
         switch (delivery.Status)
         {
@@ -140,12 +111,20 @@ public sealed class TicketDeliveryHandler(
                 metrics.TicketSkipped("already_failed");
                 logger.LogInformation("Ticket of {RegistrationId} failed before; an operator must requeue it", delivery.RegistrationId);
                 return TicketDeliveryOutcome.AlreadyFailed;
-            default:
-                return null;
         }
+
+        if (!DeliveryRetryPolicy.IsDue(delivery.NextAttemptAt, clock.GetUtcNow().UtcDateTime))
+        {
+            metrics.TicketSkipped("not_due");
+            logger.LogInformation("Ticket of {RegistrationId}: next attempt is scheduled for {NextAttemptAt:O}; this copy ends",
+                delivery.RegistrationId, delivery.NextAttemptAt);
+            return TicketDeliveryOutcome.NotDue;
+        }
+
+        return null;
     }
 
-    private async Task<TicketDeliveryOutcome> AttemptAsync(DeliveryRow delivery, TicketLease lease, CancellationToken cancellationToken)
+    private async Task<TicketDeliveryOutcome> AttemptAsync(TicketDelivery delivery, TicketLease lease, CancellationToken cancellationToken)
     {
         var settings = options.Value;
         var now = clock.GetUtcNow().UtcDateTime;
@@ -162,21 +141,24 @@ public sealed class TicketDeliveryHandler(
 
         if (delivery.Attempts >= settings.MaxAttempts)
         {
-            return await GiveUpAsync(delivery, $"gave up after {delivery.Attempts} attempts; last error: {delivery.LastError}");
+            var doubt = delivery.Status == "sending" ? " (its outcome is unknown: the member may have the ticket)" : "";
+            return await GiveUpAsync(delivery, $"gave up after {delivery.Attempts} attempts; last error{doubt}: {delivery.LastError}");
         }
 
         string? note = null;
         if (delivery.Status == "sending")
         {
-            var age = now - (delivery.LastAttemptAt ?? DateTime.MinValue);
-            var threshold = TimeSpan.FromSeconds(settings.ResendUnfinishedAfterSeconds);
-            if (age < threshold)
+            var resendable = DeliveryRetryPolicy.ResendableAt(delivery.LastAttemptAt ?? DateTime.MinValue, settings);
+            if (now < resendable)
             {
+                // Nobody scheduled this send in doubt (its worker died, or could not record the wamid),
+                // or its scheduled message came within the early tolerance: schedule it for the threshold.
                 metrics.TicketSkipped("unfinished_attempt");
-                logger.LogWarning("Ticket of {RegistrationId}: attempt {Attempt} has no recorded outcome and is {AgeSeconds:F0}s old; retrying later",
-                    delivery.RegistrationId, delivery.Attempts, age.TotalSeconds);
-                throw new TicketRetryLaterException(
-                    $"Attempt {delivery.Attempts} of ticket {delivery.RegistrationId} may still be in flight; it is resent only after {threshold}.", threshold - age);
+                logger.LogWarning("Ticket of {RegistrationId}: attempt {Attempt} has no recorded outcome; it may be resent from {ResendableAt:O}",
+                    delivery.RegistrationId, delivery.Attempts, resendable);
+                return await deliveries.ScheduleResendAsync(delivery, resendable, now, cancellationToken)
+                    ? await EnqueueRetryAsync(delivery.RegistrationId, delivery.Attempts, resendable, now)
+                    : TicketDeliveryOutcome.Overtaken;
             }
 
             note = $"attempt {delivery.Attempts} started at {delivery.LastAttemptAt:O} never recorded its outcome; sent again";
@@ -185,30 +167,23 @@ public sealed class TicketDeliveryHandler(
                 $"Attempt {delivery.Attempts} (started {delivery.LastAttemptAt:O}) ended without a recorded outcome; WhatsApp has no idempotency key, so the member may receive the ticket twice.");
         }
 
-        var attempt = await database.RunAsync("ticket_mark_sending", connection =>
-            connection.ExecuteScalarAsync<int?>(MarkSending, new
-            {
-                delivery.RegistrationId,
-                Now = now,
-                Note = note,
-                ExpectedStatus = delivery.Status,
-                ExpectedAttempts = delivery.Attempts,
-            }), cancellationToken);
-        if (attempt is not { } number)
+        if (await deliveries.MarkSendingAsync(delivery, note, now, cancellationToken) is not { } attempt)
         {
-            throw new TicketRetryLaterException($"Ticket delivery {delivery.RegistrationId} changed while this worker held the lease.");
+            logger.LogInformation("Ticket delivery {RegistrationId} changed while this worker held the lease; this copy ends", delivery.RegistrationId);
+            return TicketDeliveryOutcome.Overtaken;
         }
 
-        return await SendAsync(delivery, number, lease, cancellationToken);
+        return await SendAsync(delivery, attempt, now, lease, cancellationToken);
     }
 
-    private async Task<TicketDeliveryOutcome> SendAsync(DeliveryRow delivery, int attempt, TicketLease lease, CancellationToken cancellationToken)
+    private async Task<TicketDeliveryOutcome> SendAsync(TicketDelivery delivery, int attempt, DateTime startedAt, TicketLease lease, CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
         string? ticketBlob = null;
         string? mediaId = null;
         var sendStarted = false;
-        string wamid;
+        string? wamid = null;
+        DeliveryFailure? failure = null;
         try
         {
             var png = TicketQrCode.RenderPng(signer.CreateToken(delivery.RegistrationId, delivery.EventId));
@@ -221,68 +196,89 @@ public sealed class TicketDeliveryHandler(
             // Not cancelled by a lost lease: once the request is out, cutting it short only hides its outcome.
             wamid = await whatsApp.SendTemplateAsync(delivery.PhoneE164, mediaId, BodyParameters(delivery), cancellationToken);
         }
-        catch (WhatsAppException e) when (e.Kind == WhatsAppFailureKind.Permanent)
+        catch (WhatsAppException e)
         {
-            metrics.TicketSend("permanent_failure", Stopwatch.GetElapsedTime(started));
-            logger.LogError("Ticket of {RegistrationId} failed for good on attempt {Attempt}: {Reason}", delivery.RegistrationId, attempt, e.Reason);
-            await database.RunAsync("ticket_mark_failed", connection => connection.ExecuteAsync(MarkFailed, new
-            {
-                delivery.RegistrationId,
-                Error = Truncate(e.Reason),
-                MediaId = mediaId,
-                TicketBlob = ticketBlob,
-                Now = clock.GetUtcNow().UtcDateTime,
-                ExpectedStatus = "sending",
-                ExpectedAttempts = attempt,
-            }), CancellationToken.None);
-            await TryRecordAnomalyAsync(AnomalyKind.TicketFailed, delivery.EventId, delivery.RegistrationId, $"Ticket not delivered: {Truncate(e.Reason)}");
-            return TicketDeliveryOutcome.Failed;
+            failure = e.Failure;
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
-            // Did WhatsApp possibly act? Only if the send request went out without a definite refusal.
-            var outcomeUnknown = sendStarted && e is not WhatsAppException { OutcomeKnown: true };
-            var reason = e is WhatsAppException w ? w.Reason : $"{e.GetType().Name}: {e.Message}";
-            metrics.TicketSend("transient_failure", Stopwatch.GetElapsedTime(started));
-            logger.LogWarning(e, "Ticket of {RegistrationId} attempt {Attempt} failed ({Outcome}); the message will be retried",
-                delivery.RegistrationId, attempt, outcomeUnknown ? "outcome unknown" : "nothing sent");
-            await database.RunAsync("ticket_mark_retryable", connection => connection.ExecuteAsync(MarkRetryable, new
-            {
-                delivery.RegistrationId,
-                Status = outcomeUnknown ? "sending" : "queued",
-                Error = Truncate($"attempt {attempt}: {reason}"),
-                MediaId = mediaId,
-                TicketBlob = ticketBlob,
-                Now = clock.GetUtcNow().UtcDateTime,
-                Attempt = attempt,
-            }), CancellationToken.None);
-            throw new TicketRetryLaterException($"Ticket of {delivery.RegistrationId} attempt {attempt} failed: {reason}", (e as WhatsAppException)?.RetryAfter, e);
+            failure = sendStarted ? DeliveryFailure.DuringSend(e) : DeliveryFailure.BeforeSend(e);
         }
 
-        metrics.TicketSend("sent", Stopwatch.GetElapsedTime(started));
-        return await RecordSentAsync(delivery, attempt, wamid, mediaId, ticketBlob);
+        if (failure is null)
+        {
+            metrics.TicketSend("sent", Stopwatch.GetElapsedTime(started));
+            return await RecordSentAsync(delivery, attempt, wamid!, mediaId!, ticketBlob);
+        }
+
+        var now = clock.GetUtcNow().UtcDateTime;
+        var decision = DeliveryRetryPolicy.Decide(failure, attempt, startedAt, now, options.Value, Random.Shared.NextDouble());
+        metrics.TicketSend(failure.Class switch
+        {
+            DeliveryFailureClass.Permanent => "permanent_failure",
+            DeliveryFailureClass.OutcomeUnknown => "outcome_unknown",
+            _ => "transient_failure",
+        }, Stopwatch.GetElapsedTime(started));
+
+        if (decision is RetryDecision.GiveUp giveUp)
+        {
+            logger.LogError("Ticket of {RegistrationId} failed for good on attempt {Attempt}: {Reason}", delivery.RegistrationId, attempt, giveUp.Reason);
+            if (!await deliveries.MarkFailedAsync(delivery.RegistrationId, "sending", attempt, giveUp.Reason, mediaId, ticketBlob, now))
+            {
+                return TicketDeliveryOutcome.Overtaken;
+            }
+
+            await TryRecordAnomalyAsync(AnomalyKind.TicketFailed, delivery.EventId, delivery.RegistrationId, $"Ticket not delivered: {TicketDeliveries.Truncate(giveUp.Reason)}");
+            return TicketDeliveryOutcome.Failed;
+        }
+
+        var retry = (RetryDecision.RetryAt)decision;
+        logger.LogWarning("Ticket of {RegistrationId} attempt {Attempt} failed ({FailureClass}: {Category}); next attempt at {NextAttemptAt:O}",
+            delivery.RegistrationId, attempt, failure.Class, failure.Category, retry.At);
+        var recorded = await deliveries.ScheduleRetryAsync(delivery.RegistrationId, attempt, retry.InDoubt,
+            $"attempt {attempt}: {failure.Category}: {failure.Reason}", retry.At, mediaId, ticketBlob, now);
+        return recorded ? await EnqueueRetryAsync(delivery.RegistrationId, attempt, retry.At, now) : TicketDeliveryOutcome.Overtaken;
+    }
+
+    /// <summary>
+    /// The scheduled attempt's own message. If the queue cannot take it, the schedule is withdrawn
+    /// and the invocation fails, so the runtime brings this message back instead.
+    /// </summary>
+    private async Task<TicketDeliveryOutcome> EnqueueRetryAsync(Guid registrationId, int attempt, DateTime at, DateTime now)
+    {
+        try
+        {
+            await queue.SendLaterAsync(new TicketDeliveryMessage(registrationId), at - now, CancellationToken.None);
+            return TicketDeliveryOutcome.RetryScheduled;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            logger.LogWarning(e, "Ticket of {RegistrationId}: the retry could not be put on the queue; the message will come back", registrationId);
+            try
+            {
+                await deliveries.UnscheduleAsync(registrationId, attempt, at);
+            }
+            catch (DependencyUnavailableException inner)
+            {
+                // The copy that comes back finds itself early and ends; the reconciliation re-enqueues the delivery.
+                logger.LogWarning(inner, "Ticket of {RegistrationId}: the unsent retry's schedule could not be withdrawn", registrationId);
+            }
+
+            throw new TicketRetryLaterException($"The retry of ticket {registrationId} could not be enqueued.", at - now, e);
+        }
     }
 
     /// <summary>
     /// The message is out; failing to record it would lead to a second message later, so this
     /// tries harder than usual and never asks for a retry of the queue message.
     /// </summary>
-    private async Task<TicketDeliveryOutcome> RecordSentAsync(DeliveryRow delivery, int attempt, string wamid, string mediaId, string? ticketBlob)
+    private async Task<TicketDeliveryOutcome> RecordSentAsync(TicketDelivery delivery, int attempt, string wamid, string mediaId, string? ticketBlob)
     {
         for (var round = 1; ; round++)
         {
             try
             {
-                var updated = await database.RunAsync("ticket_mark_sent", connection => connection.ExecuteAsync(MarkSent, new
-                {
-                    delivery.RegistrationId,
-                    Wamid = wamid,
-                    MediaId = mediaId,
-                    TicketBlob = ticketBlob,
-                    Now = clock.GetUtcNow().UtcDateTime,
-                    Attempt = attempt,
-                }), CancellationToken.None);
-                if (updated == 0)
+                if (!await deliveries.MarkSentAsync(delivery.RegistrationId, attempt, wamid, mediaId, ticketBlob, clock.GetUtcNow().UtcDateTime))
                 {
                     logger.LogError("Ticket of {RegistrationId} sent as {Wamid} but attempt {Attempt} was overtaken by another worker", delivery.RegistrationId, wamid, attempt);
                     await TryRecordAnomalyAsync(AnomalyKind.TicketSentTwiceSuspected, delivery.EventId, delivery.RegistrationId,
@@ -307,31 +303,21 @@ public sealed class TicketDeliveryHandler(
         }
     }
 
-    private async Task<TicketDeliveryOutcome> GiveUpAsync(DeliveryRow delivery, string reason)
+    private async Task<TicketDeliveryOutcome> GiveUpAsync(TicketDelivery delivery, string reason)
     {
         logger.LogError("Ticket of {RegistrationId} given up: {Reason}", delivery.RegistrationId, reason);
-        var updated = await database.RunAsync("ticket_mark_failed", connection => connection.ExecuteAsync(MarkFailed, new
+        if (!await deliveries.MarkFailedAsync(delivery.RegistrationId, delivery.Status, delivery.Attempts, reason, null, null, clock.GetUtcNow().UtcDateTime))
         {
-            delivery.RegistrationId,
-            Error = Truncate(reason),
-            MediaId = (string?)null,
-            TicketBlob = (string?)null,
-            Now = clock.GetUtcNow().UtcDateTime,
-            ExpectedStatus = delivery.Status,
-            ExpectedAttempts = delivery.Attempts,
-        }), CancellationToken.None);
-        if (updated == 0)
-        {
-            throw new TicketRetryLaterException($"Ticket delivery {delivery.RegistrationId} changed while this worker held the lease.");
+            return TicketDeliveryOutcome.Overtaken;
         }
 
         metrics.TicketSend("permanent_failure", TimeSpan.Zero);
-        await TryRecordAnomalyAsync(AnomalyKind.TicketFailed, delivery.EventId, delivery.RegistrationId, $"Ticket not delivered: {Truncate(reason)}");
+        await TryRecordAnomalyAsync(AnomalyKind.TicketFailed, delivery.EventId, delivery.RegistrationId, $"Ticket not delivered: {TicketDeliveries.Truncate(reason)}");
         return TicketDeliveryOutcome.Failed;
     }
 
     /// <summary>The template's body: {{1}} member name, {{2}} event title, {{3}} event date in the event's time zone.</summary>
-    private List<string> BodyParameters(DeliveryRow delivery)
+    private List<string> BodyParameters(TicketDelivery delivery)
     {
         var zone = TimeZoneInfo.FindSystemTimeZoneById(options.Value.EventTimeZone);
         var local = TimeZoneInfo.ConvertTimeFromUtc(DateTime.SpecifyKind(delivery.EventStartsAt, DateTimeKind.Utc), zone);
@@ -357,10 +343,6 @@ public sealed class TicketDeliveryHandler(
         }
     }
 
-    private Task<DeliveryRow?> ReadAsync(Guid registrationId, CancellationToken cancellationToken) =>
-        database.RunAsync("ticket_read", connection =>
-            connection.QuerySingleOrDefaultAsync<DeliveryRow>(ReadDelivery, new { RegistrationId = registrationId }), cancellationToken);
-
     private async Task TryRecordAnomalyAsync(AnomalyKind kind, Guid? eventId, Guid registrationId, string detail)
     {
         try
@@ -372,22 +354,5 @@ public sealed class TicketDeliveryHandler(
         {
             logger.LogError(e, "Anomaly {Kind} for {RegistrationId} could not be recorded", kind, registrationId);
         }
-    }
-
-    private static string Truncate(string text) => text.Length > 1000 ? text[..1000] : text;
-
-    private sealed class DeliveryRow
-    {
-        public Guid RegistrationId { get; init; }
-        public string Status { get; init; } = "";
-        public int Attempts { get; init; }
-        public DateTime? LastAttemptAt { get; init; }
-        public string? LastError { get; init; }
-        public Guid EventId { get; init; }
-        public string RegistrationStatus { get; init; } = "";
-        public string MemberName { get; init; } = "";
-        public string PhoneE164 { get; init; } = "";
-        public string EventTitle { get; init; } = "";
-        public DateTime EventStartsAt { get; init; }
     }
 }

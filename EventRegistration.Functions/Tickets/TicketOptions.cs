@@ -19,17 +19,28 @@ public sealed class TicketOptions
     public int LeaseSeconds { get; set; } = 30;
 
     /// <summary>
-    /// A delivery found in <c>sending</c> is an attempt whose outcome was never recorded. It is
-    /// sent again only once it is older than this, so an attempt that may still be in flight
-    /// (a paused worker outliving its lease) has certainly ended. Keep it above the lease plus
-    /// both WhatsApp timeouts, and below the queue's retry window (maxDequeueCount × visibilityTimeout).
+    /// A delivery found in <c>sending</c> is an attempt whose outcome was never recorded, or a send
+    /// WhatsApp answered with a gateway error or not at all. It is sent again only once it is older
+    /// than this, so an attempt that may still be in flight (a paused worker outliving its lease) has
+    /// certainly ended. Keep it above the lease plus both WhatsApp timeouts.
     /// </summary>
     [Range(30, 3600, ErrorMessage = "Tickets:ResendUnfinishedAfterSeconds must be between 30 and 3600.")]
     public int ResendUnfinishedAfterSeconds { get; set; } = 60;
 
-    /// <summary>Send attempts after which a delivery is given up as failed, whatever the queue still holds.</summary>
+    /// <summary>
+    /// Send attempts after which a delivery is given up as failed. With the default backoff
+    /// (30 s doubling, capped at 30 min) the 12th attempt comes about three hours after the first.
+    /// </summary>
     [Range(1, 50, ErrorMessage = "Tickets:MaxAttempts must be between 1 and 50.")]
-    public int MaxAttempts { get; set; } = 8;
+    public int MaxAttempts { get; set; } = 12;
+
+    /// <summary>The pause after the first failed attempt; it doubles with each attempt (see DeliveryRetryPolicy).</summary>
+    [Range(5, 600, ErrorMessage = "Tickets:RetryBaseSeconds must be between 5 and 600.")]
+    public int RetryBaseSeconds { get; set; } = 30;
+
+    /// <summary>The longest pause the doubling reaches; a Retry-After from WhatsApp may ask for more (up to a day).</summary>
+    [Range(60, 86400, ErrorMessage = "Tickets:RetryMaxDelaySeconds must be between 60 and 86400.")]
+    public int RetryMaxDelaySeconds { get; set; } = 1800;
 
     /// <summary>IANA time zone in which the event date is written in the message.</summary>
     [Required(ErrorMessage = "Tickets:EventTimeZone is required (IANA id such as Asia/Kolkata).")]

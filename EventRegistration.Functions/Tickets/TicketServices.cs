@@ -18,9 +18,12 @@ public static class TicketServices
             .Validate(o => TicketSigner.IsValid(o.SigningKeyPem), "Tickets:SigningKeyPem must be an ECDSA P-256 private key in PEM (-----BEGIN PRIVATE KEY----- or -----BEGIN EC PRIVATE KEY-----).")
             .Validate(o => TimeZoneKnown(o.EventTimeZone), "Tickets:EventTimeZone must be a time zone id known to this machine (IANA, e.g. Asia/Kolkata).")
             .Validate(o => o.ResendUnfinishedAfterSeconds >= 2 * o.LeaseSeconds, "Tickets:ResendUnfinishedAfterSeconds must be at least twice Tickets:LeaseSeconds.")
+            .Validate(o => o.RetryMaxDelaySeconds >= o.RetryBaseSeconds, "Tickets:RetryMaxDelaySeconds must be at least Tickets:RetryBaseSeconds.")
             .ValidateOnStart();
 
         services.AddSingleton<TicketSigner>();
+        services.AddSingleton<TicketDeliveries>();
+        services.AddSingleton<TicketVerifier>();
         services.AddSingleton<TicketBlobs>();
         services.AddSingleton<TicketLocks>();
 

@@ -20,6 +20,9 @@ public sealed class TicketSigner : IDisposable
 
     public string CreateToken(Guid registrationId, Guid eventId) => TicketToken.Create(registrationId, eventId, _key);
 
+    /// <summary>The claims of a token this key signed; null for anything else (no I/O).</summary>
+    public TicketClaims? Verify(string? token) => string.IsNullOrEmpty(token) ? null : TicketToken.Verify(token, _key);
+
     /// <summary>Null unless the text is a P-256 private key. Accepts "\n" escapes, as some settings stores keep one line.</summary>
     public static ECDsa? Load(string? pem)
     {

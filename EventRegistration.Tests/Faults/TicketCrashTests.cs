@@ -1,4 +1,3 @@
-using EventRegistration.Functions.Tickets;
 using EventRegistration.Tests.Infrastructure;
 using EventRegistration.Tests.Tickets;
 
@@ -34,9 +33,13 @@ public sealed class TicketCrashTests(ProxiedDatabaseApp app) : IClassFixture<Pro
         Assert.Equal("sending", afterCrash.Status);
         Assert.Null(afterCrash.Wamid);
 
-        // A redelivered copy inside the threshold: nothing is sent, the message comes back later.
-        await Assert.ThrowsAsync<TicketRetryLaterException>(() => app.DeliverAsync(ticket.QueueMessage));
+        // A redelivered copy inside the threshold: nothing is sent; it schedules the resend for the
+        // threshold, with a delayed message of its own, and completes.
+        var queued = await app.MessagesOnQueueAsync();
+        await app.DeliverAsync(ticket.QueueMessage);
         Assert.Single(app.WhatsApp.SentTo(ticket.Phone));
+        Assert.Equal(queued + 1, await app.MessagesOnQueueAsync());
+        Assert.Equal(afterCrash.LastAttemptAt!.Value.AddSeconds(60), (await app.DeliveryAsync(ticket.RegistrationId)).NextAttemptAt!.Value, TimeSpan.FromMilliseconds(1));
 
         // After the threshold: one more send, recorded, and flagged for an operator.
         app.Clock.Advance(TimeSpan.FromSeconds(61));

@@ -27,6 +27,8 @@ public sealed class FakeWhatsApp : IDisposable
     private readonly ConcurrentQueue<Failure> _sendFailures = new();
     private readonly ConcurrentQueue<Failure> _uploadFailures = new();
     private int _sequence;
+    private volatile Failure? _sendOutage;
+    private volatile Failure? _uploadOutage;
 
     public FakeWhatsApp()
     {
@@ -36,7 +38,7 @@ public sealed class FakeWhatsApp : IDisposable
             {
                 var recorded = Record(request);
                 Uploads.Enqueue(recorded);
-                if (_uploadFailures.TryDequeue(out var failure))
+                if (NextFailure(_uploadFailures, _uploadOutage) is { } failure)
                 {
                     return Error(failure);
                 }
@@ -55,7 +57,7 @@ public sealed class FakeWhatsApp : IDisposable
                     Thread.Sleep(SendDelay);
                 }
 
-                if (_sendFailures.TryDequeue(out var failure))
+                if (NextFailure(_sendFailures, _sendOutage) is { } failure)
                 {
                     return Error(failure);
                 }
@@ -105,10 +107,21 @@ public sealed class FakeWhatsApp : IDisposable
         }
     }
 
+    /// <summary>Every send answers this Graph error until <see cref="ClearFailures"/> or a new outage (an outage of WhatsApp, or a long rate limit).</summary>
+    public void FailAllSends(int status, int code, string? retryAfter = null) => _sendOutage = new Failure(status, code, retryAfter);
+
+    /// <summary>Every media upload answers this Graph error until <see cref="ClearFailures"/>.</summary>
+    public void FailAllUploads(int status, int code) => _uploadOutage = new Failure(status, code, null);
+
+    private static Failure? NextFailure(ConcurrentQueue<Failure> scripted, Failure? outage) =>
+        scripted.TryDequeue(out var failure) ? failure : outage;
+
     public void ClearFailures()
     {
         _sendFailures.Clear();
         _uploadFailures.Clear();
+        _sendOutage = null;
+        _uploadOutage = null;
         SendDelay = TimeSpan.Zero;
     }
 

@@ -3,7 +3,9 @@ using Azure.Storage.Blobs.Specialized;
 using EventRegistration.Functions.Infrastructure.Storage;
 using EventRegistration.Functions.Tickets;
 using EventRegistration.Tests.Infrastructure;
+using EventRegistration.Tests.Reconciliation;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 
 namespace EventRegistration.Tests.Tickets;
 
@@ -13,20 +15,31 @@ public sealed class TicketFailureTests(TestApp app) : IClassFixture<TestApp>, ID
     public void Dispose() => app.WhatsApp.ClearFailures();
 
     [Fact]
-    public async Task Rate_limited_then_accepted_sends_one_message_and_the_attempts_show_the_retry()
+    public async Task Rate_limited_then_accepted_sends_one_message_after_the_pause_WhatsApp_asked_for()
     {
         var ticket = await app.PaidTicketAsync();
-        app.WhatsApp.FailNextSends(429, 130429, retryAfter: "7");
+        app.WhatsApp.FailNextSends(429, 130429, retryAfter: "90");
+        var queued = await app.MessagesOnQueueAsync();
 
-        var retry = await Assert.ThrowsAsync<TicketRetryLaterException>(() => app.DeliverAsync(ticket.QueueMessage));
-        Assert.Equal(TimeSpan.FromSeconds(7), retry.RetryAfter);
+        // Completes: the retry is scheduled, not left to the queue's dequeue count.
+        await app.DeliverAsync(ticket.QueueMessage);
+
         var afterFirst = await app.DeliveryAsync(ticket.RegistrationId);
         Assert.Equal("queued", afterFirst.Status);
         Assert.Equal(1, afterFirst.Attempts);
         Assert.Contains("130429", afterFirst.LastError);
         Assert.Contains("rate_limited", afterFirst.LastError);
+        Assert.True(afterFirst.NextAttemptAt - afterFirst.LastAttemptAt >= TimeSpan.FromSeconds(90), $"{afterFirst.LastAttemptAt:O} → {afterFirst.NextAttemptAt:O}");
+        Assert.Equal(queued + 1, await app.MessagesOnQueueAsync());
 
-        // The runtime makes the message visible again after the visibility timeout.
+        // A copy before the pause is over sends nothing and schedules nothing more.
+        app.Clock.Advance(TimeSpan.FromSeconds(60));
+        await app.DeliverAsync(ticket.QueueMessage);
+        Assert.Single(app.WhatsApp.SendAttemptsTo(ticket.Phone));
+        Assert.Equal(queued + 1, await app.MessagesOnQueueAsync());
+
+        // The scheduled message arrives.
+        await app.AdvanceToNextAttemptAsync(ticket.RegistrationId);
         await app.DeliverAsync(ticket.QueueMessage);
 
         Assert.Equal(2, app.WhatsApp.SendAttemptsTo(ticket.Phone).Count);
@@ -35,26 +48,7 @@ public sealed class TicketFailureTests(TestApp app) : IClassFixture<TestApp>, ID
         Assert.Equal("sent", delivery.Status);
         Assert.Equal(2, delivery.Attempts);
         Assert.Null(delivery.LastError);
-        await app.AssertAllAsync();
-    }
-
-    [Fact]
-    public async Task Server_errors_on_the_send_are_retried_and_the_ticket_goes_out_once()
-    {
-        var ticket = await app.PaidTicketAsync();
-        app.WhatsApp.FailNextSends(500, 131000, times: 2);
-
-        await Assert.ThrowsAsync<TicketRetryLaterException>(() => app.DeliverAsync(ticket.QueueMessage));
-        await Assert.ThrowsAsync<TicketRetryLaterException>(() => app.DeliverAsync(ticket.QueueMessage));
-        Assert.Equal("queued", (await app.DeliveryAsync(ticket.RegistrationId)).Status);
-        await app.DeliverAsync(ticket.QueueMessage);
-        await app.DeliverAsync(ticket.QueueMessage);
-
-        Assert.Equal(3, app.WhatsApp.SendAttemptsTo(ticket.Phone).Count);
-        Assert.Single(app.WhatsApp.SentTo(ticket.Phone));
-        var delivery = await app.DeliveryAsync(ticket.RegistrationId);
-        Assert.Equal("sent", delivery.Status);
-        Assert.Equal(3, delivery.Attempts);
+        Assert.Null(delivery.NextAttemptAt);
         await app.AssertAllAsync();
     }
 
@@ -106,18 +100,23 @@ public sealed class TicketFailureTests(TestApp app) : IClassFixture<TestApp>, ID
         var ticket = await app.PaidTicketAsync();
         app.WhatsApp.FailNextUploads(503, 131000);
 
-        await Assert.ThrowsAsync<TicketRetryLaterException>(() => app.DeliverAsync(ticket.QueueMessage));
-        Assert.Equal("queued", (await app.DeliveryAsync(ticket.RegistrationId)).Status);
+        await app.DeliverAsync(ticket.QueueMessage);
+        var delivery = await app.DeliveryAsync(ticket.RegistrationId);
+        Assert.Equal("queued", delivery.Status);
+        Assert.NotNull(delivery.NextAttemptAt);
         Assert.Equal(1, metrics.Count("eventregistration.tickets.sends", "result", "transient_failure"));
 
+        await app.AdvanceToNextAttemptAsync(ticket.RegistrationId);
         await app.DeliverAsync(ticket.QueueMessage);
         Assert.Single(app.WhatsApp.SentTo(ticket.Phone));
         Assert.Equal(1, metrics.Count("eventregistration.tickets.sends", "result", "sent"));
     }
 
     [Fact]
-    public async Task While_another_worker_holds_the_lease_nothing_is_sent_and_the_message_is_retried()
+    public async Task A_copy_arriving_while_another_worker_holds_the_lease_ends_quietly_and_the_reconciliation_covers_a_dead_holder()
     {
+        using var metrics = new TicketMetricsRecorder(app);
+        var logs = new LogCollector(app);
         var ticket = await app.PaidTicketAsync();
         var container = new BlobContainerClient(TestApp.AzuriteConnectionString, "ticket-locks");
         await container.CreateIfNotExistsAsync();
@@ -127,20 +126,28 @@ public sealed class TicketFailureTests(TestApp app) : IClassFixture<TestApp>, ID
         await lease.AcquireAsync(TimeSpan.FromSeconds(15));
         try
         {
-            await Assert.ThrowsAsync<TicketLeaseTakenException>(() => app.DeliverAsync(ticket.QueueMessage));
+            // The holder owns the delivery: this copy completes (no dequeue count burnt, no error).
+            await app.DeliverAsync(ticket.QueueMessage);
 
             Assert.Empty(app.WhatsApp.SendAttemptsTo(ticket.Phone));
             Assert.Empty(app.WhatsApp.UploadsFor(ticket.RegistrationId));
             var delivery = await app.DeliveryAsync(ticket.RegistrationId);
             Assert.Equal("queued", delivery.Status);
             Assert.Equal(0, delivery.Attempts);
+            Assert.Equal(1, metrics.Count("eventregistration.tickets.skipped", "reason", "lease_taken"));
+            Assert.DoesNotContain(logs.Entries, e => e.Level >= LogLevel.Error);
         }
         finally
         {
             await lease.ReleaseAsync();
         }
 
-        // The retried message finds the lease free.
+        // The holder died without finishing: the reconciliation's deliveries step brings the ticket back.
+        await app.ClearTicketQueueAsync();
+        app.Clock.Advance(TimeSpan.FromMinutes(16));
+        var run = await app.ReconcileAsync();
+        Assert.Contains(ticket.RegistrationId, await app.QueuedTicketsAsync());
+        Assert.True(run.Count("deliveries", "requeued") >= 1);
         await app.DeliverAsync(ticket.QueueMessage);
         Assert.Single(app.WhatsApp.SentTo(ticket.Phone));
     }
@@ -170,14 +177,20 @@ public sealed class TicketFailureTests(TestApp app) : IClassFixture<TestApp>, ID
     {
         var ticket = await app.PaidTicketAsync();
         // A worker committed 'sending', called WhatsApp and died before recording the wamid.
+        var startedAt = app.Clock.GetUtcNow().UtcDateTime;
         await app.ExecuteAsync("""
             update ticket_deliveries set status = 'sending', attempts = 1, last_attempt_at = @Now where registration_id = @RegistrationId
-            """, new { Now = app.Clock.GetUtcNow().UtcDateTime, ticket.RegistrationId });
+            """, new { Now = startedAt, ticket.RegistrationId });
+        var queued = await app.MessagesOnQueueAsync();
 
-        var early = await Assert.ThrowsAsync<TicketRetryLaterException>(() => app.DeliverAsync(ticket.QueueMessage));
-        Assert.NotNull(early.RetryAfter);
+        // The first copy to see it schedules the resend (one delayed message); later early copies only end.
+        await app.DeliverAsync(ticket.QueueMessage);
+        await app.DeliverAsync(ticket.QueueMessage);
         Assert.Empty(app.WhatsApp.SendAttemptsTo(ticket.Phone));
-        Assert.Equal("sending", (await app.DeliveryAsync(ticket.RegistrationId)).Status);
+        var early = await app.DeliveryAsync(ticket.RegistrationId);
+        Assert.Equal("sending", early.Status);
+        Assert.Equal(startedAt.AddSeconds(60), early.NextAttemptAt!.Value, TimeSpan.FromMilliseconds(1));
+        Assert.Equal(queued + 1, await app.MessagesOnQueueAsync());
 
         app.Clock.Advance(TimeSpan.FromSeconds(61));
         await app.DeliverAsync(ticket.QueueMessage);
@@ -190,18 +203,11 @@ public sealed class TicketFailureTests(TestApp app) : IClassFixture<TestApp>, ID
     }
 
     [Fact]
-    public async Task A_poisoned_message_ends_as_a_recorded_failure_on_its_registration()
+    public async Task A_poisoned_message_of_an_open_delivery_leaves_it_open_for_the_reconciliation_and_tells_an_operator()
     {
         var ticket = await app.PaidTicketAsync();
-        app.WhatsApp.FailNextSends(503, 131000, times: 5);
 
-        // maxDequeueCount (host.json) tries, each failing transiently.
-        for (var dequeue = 1; dequeue <= 5; dequeue++)
-        {
-            await Assert.ThrowsAsync<TicketRetryLaterException>(() => app.DeliverAsync(ticket.QueueMessage));
-        }
-
-        // The runtime moves the message, as is, to <queue>-poison; the poison function takes it from there.
+        // The host gives up on a message whose invocations kept throwing (database down for minutes, a defect).
         var poisonQueue = app.Services.GetRequiredService<TicketQueue>().PoisonClient;
         await poisonQueue.CreateIfNotExistsAsync();
         await poisonQueue.SendMessageAsync(ticket.QueueMessage);
@@ -209,16 +215,20 @@ public sealed class TicketFailureTests(TestApp app) : IClassFixture<TestApp>, ID
         await app.Function<RecordPoisonedTicketFunction>().RecordPoisonedTicket(poisoned.MessageText, CancellationToken.None);
         await poisonQueue.DeleteMessageAsync(poisoned.MessageId, poisoned.PopReceipt);
 
+        // Nothing says the ticket can never go out: it is not failed.
         var delivery = await app.DeliveryAsync(ticket.RegistrationId);
-        Assert.Equal("failed", delivery.Status);
-        Assert.Equal(5, delivery.Attempts);
-        Assert.StartsWith("poisoned after 5 attempts", delivery.LastError);
-        Assert.Contains(await app.AnomaliesAsync(ticket.RegistrationId), a => a.Kind == "ticket_poisoned" && a.Detail.Contains("poisoned after 5 attempts"));
+        Assert.Equal("queued", delivery.Status);
+        Assert.Equal(0, delivery.Attempts);
+        Assert.Contains(await app.AnomaliesAsync(ticket.RegistrationId), a => a.Kind == "ticket_poisoned" && a.Detail.Contains("reconciliation re-enqueues it"));
 
-        // A late copy of the message sends nothing.
+        await app.ClearTicketQueueAsync();
+        app.Clock.Advance(TimeSpan.FromMinutes(16));
+        await app.ReconcileAsync();
+        Assert.Contains(ticket.RegistrationId, await app.QueuedTicketsAsync());
         await app.DeliverAsync(ticket.QueueMessage);
-        Assert.Empty(app.WhatsApp.SentTo(ticket.Phone));
-        Assert.Equal(5, app.WhatsApp.SendAttemptsTo(ticket.Phone).Count);
+        Assert.Single(app.WhatsApp.SentTo(ticket.Phone));
+        Assert.Equal("sent", (await app.DeliveryAsync(ticket.RegistrationId)).Status);
+        await app.AssertAllAsync();
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
 using System.Security.Cryptography;
 using Azure.Storage.Blobs;
@@ -5,6 +6,7 @@ using EventRegistration.Functions.Infrastructure.Telemetry;
 using EventRegistration.Functions.Tickets;
 using EventRegistration.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using StbImageSharp;
 using ZXing;
 using ZXing.Common;
@@ -15,7 +17,7 @@ namespace EventRegistration.Tests.Tickets;
 /// <summary>A paid registration made through the real order and checkout path, with its real queue message.</summary>
 public sealed record PaidTicket(Guid RegistrationId, Guid EventId, string Phone, string Name, string QueueMessage);
 
-public sealed record DeliveryState(string Status, int Attempts, DateTime? LastAttemptAt, string? LastError, string? MediaId, string? Wamid, string? TicketBlob, DateTime? SentAt);
+public sealed record DeliveryState(string Status, int Attempts, DateTime? LastAttemptAt, DateTime? NextAttemptAt, string? LastError, string? MediaId, string? Wamid, string? TicketBlob, DateTime? SentAt);
 
 public static class TicketScenario
 {
@@ -62,11 +64,30 @@ public static class TicketScenario
     public static async Task<DeliveryState> DeliveryAsync(this TestApp app, Guid registrationId) =>
         (await app.QueryAsync<DeliveryState>(
             """
-            select status, attempts, last_attempt_at as lastattemptat, last_error as lasterror, media_id as mediaid, wamid,
+            select status, attempts, last_attempt_at as lastattemptat, next_attempt_at as nextattemptat, last_error as lasterror, media_id as mediaid, wamid,
                    ticket_blob as ticketblob, sent_at as sentat
               from ticket_deliveries where registration_id = @registrationId
             """,
             new { registrationId })).Single();
+
+    /// <summary>Messages on the class's ticket queue, delayed ones included.</summary>
+    public static async Task<int> MessagesOnQueueAsync(this TestApp app)
+    {
+        var queue = app.TicketQueueClient();
+        await queue.CreateIfNotExistsAsync();
+        return (await queue.GetPropertiesAsync()).Value.ApproximateMessagesCount;
+    }
+
+    /// <summary>Moves the app's clock to the delivery's scheduled attempt, as the delayed queue message would arrive.</summary>
+    public static async Task AdvanceToNextAttemptAsync(this TestApp app, Guid registrationId)
+    {
+        var next = (await app.DeliveryAsync(registrationId)).NextAttemptAt ?? throw new Xunit.Sdk.XunitException("No attempt is scheduled.");
+        var wait = DateTime.SpecifyKind(next, DateTimeKind.Utc) - app.Clock.GetUtcNow().UtcDateTime;
+        if (wait > TimeSpan.Zero)
+        {
+            app.Clock.Advance(wait);
+        }
+    }
 
     public static Task<List<(string Kind, Guid? RegistrationId, string Detail)>> AnomaliesAsync(this TestApp app, Guid? registrationId) =>
         app.QueryAsync<(string Kind, Guid? RegistrationId, string Detail)>(
@@ -130,4 +151,30 @@ public sealed class TicketMetricsRecorder : IDisposable
     }
 
     public void Dispose() => _listener.Dispose();
+}
+
+/// <summary>Collects what the app logs (Warning and above, the test host's filter) from the moment it is created.</summary>
+public sealed class LogCollector : ILoggerProvider
+{
+    private readonly ConcurrentQueue<(LogLevel Level, string Category, string Message)> _entries = new();
+
+    public LogCollector(TestApp app) => app.Services.GetRequiredService<ILoggerFactory>().AddProvider(this);
+
+    public IReadOnlyCollection<(LogLevel Level, string Category, string Message)> Entries => _entries;
+
+    public ILogger CreateLogger(string categoryName) => new Collector(this, categoryName);
+
+    public void Dispose()
+    {
+    }
+
+    private sealed class Collector(LogCollector owner, string category) : ILogger
+    {
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => true;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+            owner._entries.Enqueue((logLevel, category, formatter(state, exception)));
+    }
 }

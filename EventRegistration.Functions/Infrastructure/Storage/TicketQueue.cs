@@ -58,12 +58,27 @@ public sealed class TicketQueue
 
     public async Task SendAsync(TicketDeliveryMessage message, CancellationToken cancellationToken)
     {
+        await EnsureCreatedAsync(cancellationToken);
+        await _queue.SendMessageAsync(message.ToJson(), cancellationToken);
+    }
+
+    /// <summary>
+    /// A message that stays invisible for <paramref name="delay"/>: a ticket delivery's scheduled
+    /// retry (the queue service allows up to 7 days; the retry policy never asks for more than one).
+    /// </summary>
+    public async Task SendLaterAsync(TicketDeliveryMessage message, TimeSpan delay, CancellationToken cancellationToken)
+    {
+        await EnsureCreatedAsync(cancellationToken);
+        var visibility = delay < TimeSpan.FromSeconds(1) ? TimeSpan.FromSeconds(1) : delay;
+        await _queue.SendMessageAsync(message.ToJson(), visibilityTimeout: visibility, timeToLive: visibility + TimeSpan.FromDays(6), cancellationToken);
+    }
+
+    private async Task EnsureCreatedAsync(CancellationToken cancellationToken)
+    {
         if (Volatile.Read(ref _created) == 0)
         {
             await _queue.CreateIfNotExistsAsync(cancellationToken: cancellationToken);
             Volatile.Write(ref _created, 1);
         }
-
-        await _queue.SendMessageAsync(message.ToJson(), cancellationToken);
     }
 }

@@ -4,6 +4,7 @@ using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using EventRegistration.Functions.Tickets;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -12,9 +13,9 @@ namespace EventRegistration.Functions.Infrastructure.WhatsApp;
 /// <summary>
 /// Typed client for the WhatsApp Cloud API: media upload and template send. Both are POSTs and
 /// the send has no idempotency key, so the pipeline never retries; the caller records the
-/// attempt before the send and decides about retries from the <see cref="WhatsAppException"/>.
+/// attempt before the send and decides about retries from the classified <see cref="WhatsAppException"/>.
 /// </summary>
-public sealed class WhatsAppClient(HttpClient http, IOptions<WhatsAppOptions> options, ILogger<WhatsAppClient> logger)
+public sealed class WhatsAppClient(HttpClient http, IOptions<WhatsAppOptions> options, TimeProvider clock, ILogger<WhatsAppClient> logger)
 {
     public const string HttpClientName = "whatsapp";
 
@@ -29,8 +30,8 @@ public sealed class WhatsAppClient(HttpClient http, IOptions<WhatsAppOptions> op
         form.Add(file, "file", fileName);
         form.Add(new StringContent("image/png"), "type");
 
-        using var answer = await PostAsync("media", $"{settings.ApiVersion}/{settings.PhoneNumberId}/media", form, cancellationToken);
-        return ReadString(answer, "id") ?? throw Unreadable("media", answer);
+        using var answer = await PostAsync(WhatsAppCall.Media, $"{settings.ApiVersion}/{settings.PhoneNumberId}/media", form, cancellationToken);
+        return ReadString(answer, "id") ?? throw Unreadable(WhatsAppCall.Media, answer);
     }
 
     /// <summary>Sends the ticket template: header image by media id, body parameters in order. Returns the wamid.</summary>
@@ -67,16 +68,15 @@ public sealed class WhatsAppClient(HttpClient http, IOptions<WhatsAppOptions> op
         };
 
         using var content = new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json");
-        using var answer = await PostAsync("messages", $"{settings.ApiVersion}/{settings.PhoneNumberId}/messages", content, cancellationToken);
+        using var answer = await PostAsync(WhatsAppCall.Messages, $"{settings.ApiVersion}/{settings.PhoneNumberId}/messages", content, cancellationToken);
         var wamid = answer.RootElement.TryGetProperty("messages", out var messages) && messages.ValueKind == JsonValueKind.Array
             && messages.GetArrayLength() > 0 && messages[0].TryGetProperty("id", out var id) && id.ValueKind == JsonValueKind.String
                 ? id.GetString()
                 : null;
-        // An answer without a wamid may still have been sent: the caller treats it as an unknown outcome.
-        return string.IsNullOrEmpty(wamid) ? throw Unreadable("messages", answer) : wamid;
+        return string.IsNullOrEmpty(wamid) ? throw Unreadable(WhatsAppCall.Messages, answer) : wamid;
     }
 
-    private async Task<JsonDocument> PostAsync(string operation, string path, HttpContent content, CancellationToken cancellationToken)
+    private async Task<JsonDocument> PostAsync(WhatsAppCall call, string path, HttpContent content, CancellationToken cancellationToken)
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = content };
         request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", options.Value.AccessToken);
@@ -90,11 +90,10 @@ public sealed class WhatsAppClient(HttpClient http, IOptions<WhatsAppOptions> op
             || e.GetType().Name.Contains("Timeout", StringComparison.Ordinal) || e.GetType().Name.Contains("BrokenCircuit", StringComparison.Ordinal)))
         {
             // A refused connection or an open circuit never reached WhatsApp; anything else may have.
-            var reachedServer = !(e is HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError }
+            var requestLeft = !(e is HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError }
                 || e.GetType().Name.Contains("BrokenCircuit", StringComparison.Ordinal));
-            logger.LogWarning(e, "WhatsApp {Operation} did not answer", operation);
-            throw new WhatsAppException(operation, null, null, WhatsAppFailureKind.Transient,
-                $"no answer from WhatsApp ({e.GetType().Name})", retryAfter: null, outcomeKnown: !reachedServer, e);
+            logger.LogWarning(e, "WhatsApp {Operation} did not answer", call);
+            throw Failure(call, null, null, $"no answer from WhatsApp ({e.GetType().Name})", retryAfter: null, requestLeft, e);
         }
 
         using (response)
@@ -108,56 +107,26 @@ public sealed class WhatsAppClient(HttpClient http, IOptions<WhatsAppOptions> op
                 }
                 catch (JsonException e)
                 {
-                    throw new WhatsAppException(operation, response.StatusCode, null, WhatsAppFailureKind.Transient,
-                        "WhatsApp answered a body that is not JSON", null, outcomeKnown: false, e);
+                    throw Failure(call, response.StatusCode, null, "WhatsApp answered a body that is not JSON", null, requestLeft: true, e);
                 }
             }
 
             var (code, message) = ParseError(text);
-            var kind = Classify(response.StatusCode, code, out var category);
             var retryAfter = response.Headers.RetryAfter?.Delta
-                ?? (response.Headers.RetryAfter?.Date is { } date ? date - DateTimeOffset.UtcNow : null);
+                ?? (response.Headers.RetryAfter?.Date is { } date ? date - clock.GetUtcNow() : null);
+            var failure = Failure(call, response.StatusCode, code,
+                $"WhatsApp error {(code?.ToString(CultureInfo.InvariantCulture) ?? "none")} (HTTP {(int)response.StatusCode}) {message}", retryAfter, requestLeft: true);
             logger.LogWarning("WhatsApp {Operation} answered {Status} code {Code} ({Category}): {Message}",
-                operation, (int)response.StatusCode, code, category, message);
-            var reason = $"{category}: WhatsApp error {(code?.ToString(CultureInfo.InvariantCulture) ?? "none")} (HTTP {(int)response.StatusCode}) {message}";
-            throw new WhatsAppException(operation, response.StatusCode, code, kind, reason, retryAfter, outcomeKnown: true);
+                call, (int)response.StatusCode, code, failure.Failure.Category, message);
+            throw failure;
         }
     }
 
-    /// <summary>REFERENCE.md's table: rate limits and server trouble are worth a later retry; recipient, template and auth problems are not.</summary>
-    public static WhatsAppFailureKind Classify(HttpStatusCode status, int? code, out string category)
+    /// <summary>The one place a WhatsApp failure is classified, with everything known about it (DeliveryRetryPolicy's table).</summary>
+    private static WhatsAppException Failure(WhatsAppCall call, HttpStatusCode? status, int? code, string reason, TimeSpan? retryAfter, bool requestLeft, Exception? inner = null)
     {
-        switch (code)
-        {
-            case 130429 or 131056 or 80007 or 4:
-                category = "rate_limited";
-                return WhatsAppFailureKind.Transient;
-            case 131026 or 100:
-                category = "invalid_recipient";
-                return WhatsAppFailureKind.Permanent;
-            case 132000 or 132001 or 132012:
-                category = "template_problem";
-                return WhatsAppFailureKind.Permanent;
-            case 190:
-                category = "access_token_invalid";
-                return WhatsAppFailureKind.Permanent;
-        }
-
-        if (status == HttpStatusCode.TooManyRequests)
-        {
-            category = "rate_limited";
-            return WhatsAppFailureKind.Transient;
-        }
-
-        if ((int)status >= 500 || status == HttpStatusCode.RequestTimeout)
-        {
-            category = "server_error";
-            return WhatsAppFailureKind.Transient;
-        }
-
-        // Any other refusal is a request WhatsApp will refuse again: an operator has to look.
-        category = status is HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden ? "access_denied" : "rejected";
-        return WhatsAppFailureKind.Permanent;
+        var (kind, category) = DeliveryRetryPolicy.Classify(call, (int?)status, code, requestLeft);
+        return new WhatsAppException(call, status, new DeliveryFailure(kind, category, reason, code, retryAfter > TimeSpan.Zero ? retryAfter : null), inner);
     }
 
     private static (int? Code, string Message) ParseError(string text)
@@ -183,36 +152,20 @@ public sealed class WhatsAppClient(HttpClient http, IOptions<WhatsAppOptions> op
         document.RootElement.ValueKind == JsonValueKind.Object && document.RootElement.TryGetProperty(property, out var value)
             && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
 
-    private static WhatsAppException Unreadable(string operation, JsonDocument answer) =>
-        new(operation, HttpStatusCode.OK, null, WhatsAppFailureKind.Transient,
-            $"WhatsApp {operation} answered without an id: {Truncate(answer.RootElement.GetRawText())}", null, outcomeKnown: false);
+    private static WhatsAppException Unreadable(WhatsAppCall call, JsonDocument answer) =>
+        Failure(call, HttpStatusCode.OK, null, $"WhatsApp {call} answered without an id: {Truncate(answer.RootElement.GetRawText())}", null, requestLeft: true);
 
     private static string Truncate(string text) => text.Length > 300 ? text[..300] : text;
 }
 
-public enum WhatsAppFailureKind
-{
-    /// <summary>A later attempt may succeed (rate limit, server error, no answer).</summary>
-    Transient,
-    /// <summary>The same request will be refused again (recipient, template, credentials).</summary>
-    Permanent,
-}
-
 /// <summary>
-/// WhatsApp refused or did not answer. <see cref="OutcomeKnown"/> is true when WhatsApp certainly
-/// did nothing (it answered an error, or the request never left); false when it may have acted
-/// although no definite answer came back (timeout, reset, unreadable success): for the send, it
-/// is then unknown whether the member got the message.
+/// WhatsApp refused or did not answer; <see cref="Failure"/> says what that means for the ticket,
+/// classified once, here where it happened (nothing sent, rate limited, outcome unknown, permanent).
 /// </summary>
-public sealed class WhatsAppException(
-    string operation, HttpStatusCode? status, int? code, WhatsAppFailureKind kind, string reason, TimeSpan? retryAfter, bool outcomeKnown, Exception? inner = null)
-    : Exception($"WhatsApp {operation} failed: {reason}", inner)
+public sealed class WhatsAppException(WhatsAppCall call, HttpStatusCode? status, DeliveryFailure failure, Exception? inner = null)
+    : Exception($"WhatsApp {call} failed: {failure.Category}: {failure.Reason}", inner)
 {
-    public string Operation { get; } = operation;
+    public WhatsAppCall Call { get; } = call;
     public HttpStatusCode? Status { get; } = status;
-    public int? Code { get; } = code;
-    public WhatsAppFailureKind Kind { get; } = kind;
-    public string Reason { get; } = reason;
-    public TimeSpan? RetryAfter { get; } = retryAfter;
-    public bool OutcomeKnown { get; } = outcomeKnown;
+    public DeliveryFailure Failure { get; } = failure;
 }

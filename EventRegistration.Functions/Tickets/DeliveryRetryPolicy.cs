@@ -1,0 +1,175 @@
+namespace EventRegistration.Functions.Tickets;
+
+/// <summary>What a failed step of a ticket delivery means for the member.</summary>
+public enum DeliveryFailureClass
+{
+    /// <summary>Nothing reached the member (WhatsApp unreachable, a server error on the media upload, storage trouble); try again later.</summary>
+    Transient,
+    /// <summary>WhatsApp refused for now and asked to slow down (HTTP 429, codes 130429, 131056, 80007, 4): nothing went out.</summary>
+    RateLimited,
+    /// <summary>The send may have reached the member (5xx, 408, timeout or an unreadable answer from the messages call).</summary>
+    OutcomeUnknown,
+    /// <summary>The same request will be refused again (recipient, template, credentials, any other 4xx): an operator must act.</summary>
+    Permanent,
+}
+
+/// <summary>The two WhatsApp calls of a delivery; only the second can reach the member.</summary>
+public enum WhatsAppCall
+{
+    Media,
+    Messages,
+}
+
+/// <summary>A classified failure: its class, a short category for logs and last_error, what WhatsApp said and asked for.</summary>
+public sealed record DeliveryFailure(DeliveryFailureClass Class, string Category, string Reason, int? Code = null, TimeSpan? RetryAfter = null)
+{
+    /// <summary>Nothing reached the member, whatever it was (storage, the QR, a lost lease): plain transient.</summary>
+    public static DeliveryFailure BeforeSend(Exception e) =>
+        new(DeliveryFailureClass.Transient, "not_sent", $"{e.GetType().Name}: {e.Message}");
+
+    /// <summary>Something other than WhatsApp's answer broke once the send request had left: its outcome is unknown.</summary>
+    public static DeliveryFailure DuringSend(Exception e) =>
+        new(DeliveryFailureClass.OutcomeUnknown, "outcome_unknown", $"{e.GetType().Name}: {e.Message}");
+}
+
+/// <summary>What to do after a failed attempt.</summary>
+public abstract record RetryDecision
+{
+    /// <summary>Try again at <see cref="At"/>; the delivery stays <c>sending</c> when the last send is in doubt, else goes back to <c>queued</c>.</summary>
+    public sealed record RetryAt(DateTime At, bool InDoubt) : RetryDecision;
+
+    /// <summary>The delivery ends <c>failed</c> with this reason.</summary>
+    public sealed record GiveUp(string Reason) : RetryDecision;
+}
+
+/// <summary>
+/// The ticket delivery's retry policy, whole: which WhatsApp answers are transient, rate limits,
+/// unknown outcomes or permanent (REFERENCE.md's table), when the next attempt is due, how
+/// Retry-After applies, and when to give up. Pure functions; WhatsAppClient classifies with
+/// <see cref="Classify"/> where the failure happens, the handler asks <see cref="Decide"/> what follows.
+/// </summary>
+public static class DeliveryRetryPolicy
+{
+    /// <summary>A scheduled message may surface this much before its due time (clocks of queue service and workers differ a little).</summary>
+    public static readonly TimeSpan EarlyTolerance = TimeSpan.FromSeconds(5);
+
+    /// <summary>No Retry-After is honoured beyond a day: a longer one is a misreading, and the queue keeps a message 7 days at most.</summary>
+    public static readonly TimeSpan LongestDelay = TimeSpan.FromDays(1);
+
+    private static readonly int[] RateLimitCodes = [130429, 131056, 80007, 4];
+
+    /// <param name="status">The HTTP status WhatsApp answered, or null when no answer came.</param>
+    /// <param name="code">Graph's <c>error.code</c>, when the answer had one.</param>
+    /// <param name="requestLeft">False when the request certainly never reached WhatsApp (connection refused, open circuit).</param>
+    public static (DeliveryFailureClass Class, string Category) Classify(WhatsAppCall call, int? status, int? code, bool requestLeft)
+    {
+        // Only the messages call can reach a member; a media upload in doubt costs an orphan image at worst.
+        var inDoubt = call == WhatsAppCall.Messages ? DeliveryFailureClass.OutcomeUnknown : DeliveryFailureClass.Transient;
+        if (status is null)
+        {
+            return requestLeft ? (inDoubt, "no_answer") : (DeliveryFailureClass.Transient, "unreachable");
+        }
+
+        if (status is >= 200 and < 300)
+        {
+            // A success without the id: accepted, perhaps, but not recorded.
+            return (inDoubt, "unreadable_answer");
+        }
+
+        switch (code)
+        {
+            case int c when RateLimitCodes.Contains(c):
+                return (DeliveryFailureClass.RateLimited, "rate_limited");
+            case 131026 or 100:
+                return (DeliveryFailureClass.Permanent, "invalid_recipient");
+            case 132000 or 132001 or 132012:
+                return (DeliveryFailureClass.Permanent, "template_problem");
+            case 132015 or 132016:
+                return (DeliveryFailureClass.Permanent, "template_paused");
+            case 190:
+                return (DeliveryFailureClass.Permanent, "access_token_invalid");
+        }
+
+        if (status == 429)
+        {
+            return (DeliveryFailureClass.RateLimited, "rate_limited");
+        }
+
+        if (status >= 500 || status == 408)
+        {
+            // A gateway error can come after Meta accepted the message.
+            return call == WhatsAppCall.Messages ? (DeliveryFailureClass.OutcomeUnknown, "outcome_unknown") : (DeliveryFailureClass.Transient, "server_error");
+        }
+
+        // Any other refusal is a request WhatsApp will refuse again: an operator has to look.
+        return (DeliveryFailureClass.Permanent, status is 401 or 403 ? "access_denied" : "rejected");
+    }
+
+    /// <summary>
+    /// After attempt number <paramref name="attempts"/> (1-based, already counted) started at
+    /// <paramref name="attemptStartedAt"/> failed with <paramref name="failure"/> at <paramref name="now"/>.
+    /// <paramref name="jitter"/> in [0, 1) spreads the tickets of one outage over ±20 % of their delay.
+    /// </summary>
+    public static RetryDecision Decide(DeliveryFailure failure, int attempts, DateTime attemptStartedAt, DateTime now, TicketOptions options, double jitter)
+    {
+        if (failure.Class == DeliveryFailureClass.Permanent)
+        {
+            return new RetryDecision.GiveUp($"{failure.Category}: {failure.Reason}");
+        }
+
+        if (attempts >= options.MaxAttempts)
+        {
+            var doubt = failure.Class == DeliveryFailureClass.OutcomeUnknown ? " (its outcome is unknown: the member may have the ticket)" : "";
+            return new RetryDecision.GiveUp($"gave up after {attempts} attempts; last error{doubt}: {failure.Category}: {failure.Reason}");
+        }
+
+        var delay = Backoff(attempts, options, jitter);
+        if (failure.RetryAfter is { } asked && asked > delay)
+        {
+            delay = asked;
+        }
+
+        if (failure.Class == DeliveryFailureClass.RateLimited && RateLimitFloor(failure.Code) is var floor && floor > delay)
+        {
+            delay = floor;
+        }
+
+        var at = now + (delay > LongestDelay ? LongestDelay : delay);
+        if (failure.Class == DeliveryFailureClass.OutcomeUnknown)
+        {
+            // Not before an attempt that may still be in flight has certainly ended.
+            var resendable = ResendableAt(attemptStartedAt, options);
+            return new RetryDecision.RetryAt(resendable > at ? resendable : at, InDoubt: true);
+        }
+
+        return new RetryDecision.RetryAt(at, InDoubt: false);
+    }
+
+    /// <summary>Exponential from Tickets:RetryBaseSeconds, doubling per attempt, capped at Tickets:RetryMaxDelaySeconds, ±20 %.</summary>
+    public static TimeSpan Backoff(int attempts, TicketOptions options, double jitter)
+    {
+        var seconds = Math.Min(options.RetryBaseSeconds * Math.Pow(2, Math.Max(0, attempts - 1)), options.RetryMaxDelaySeconds);
+        return TimeSpan.FromSeconds(seconds * (0.8 + 0.4 * Math.Clamp(jitter, 0, 1)));
+    }
+
+    /// <summary>
+    /// The least pause a rate-limit code asks for when no Retry-After came: the pair rate (131056)
+    /// is one message per 6 s to one recipient; throughput (130429) clears within a minute;
+    /// application and account limits (4, 80007) are counted over an hour.
+    /// </summary>
+    public static TimeSpan RateLimitFloor(int? code) => code switch
+    {
+        131056 => TimeSpan.FromSeconds(6),
+        130429 => TimeSpan.FromSeconds(30),
+        4 or 80007 => TimeSpan.FromMinutes(5),
+        _ => TimeSpan.FromSeconds(30),
+    };
+
+    /// <summary>A send in doubt (a <c>sending</c> row) may be repeated from then on: a worker that outlived its lease has certainly ended its call.</summary>
+    public static DateTime ResendableAt(DateTime attemptStartedAt, TicketOptions options) =>
+        attemptStartedAt.AddSeconds(options.ResendUnfinishedAfterSeconds);
+
+    /// <summary>A message for a delivery whose next attempt is scheduled later is a copy: the scheduled message is on its way.</summary>
+    public static bool IsDue(DateTime? nextAttemptAt, DateTime now) =>
+        nextAttemptAt is not { } at || now >= at - EarlyTolerance;
+}

@@ -1,0 +1,201 @@
+using Dapper;
+using EventRegistration.Functions.Infrastructure.Database;
+
+namespace EventRegistration.Functions.Tickets;
+
+/// <summary>A ticket delivery with what its message needs (member, event) and what its flow decides on.</summary>
+public sealed class TicketDelivery
+{
+    public Guid RegistrationId { get; init; }
+    public string Status { get; init; } = "";
+    public int Attempts { get; init; }
+    public DateTime? LastAttemptAt { get; init; }
+    public DateTime? NextAttemptAt { get; init; }
+    public string? LastError { get; init; }
+    public Guid EventId { get; init; }
+    public string RegistrationStatus { get; init; } = "";
+    public string MemberName { get; init; } = "";
+    public string PhoneE164 { get; init; } = "";
+    public string EventTitle { get; init; } = "";
+    public DateTime EventStartsAt { get; init; }
+
+    public bool IsFinished => Status is "sent" or "failed";
+}
+
+/// <summary>
+/// The <c>ticket_deliveries</c> state machine, <c>queued → sending → sent | failed</c>, and every
+/// statement that reads or moves it (as Orders/SeatHolds.cs owns the holds). Each write names the
+/// status and attempt number it expects, so a worker that lost its lease without noticing cannot
+/// overwrite what a later worker recorded; a write that matched no row tells its caller so.
+/// </summary>
+public sealed class TicketDeliveries(Database database)
+{
+    private const string Read = """
+        select d.registration_id, d.status, d.attempts, d.last_attempt_at, d.next_attempt_at, d.last_error,
+               r.event_id, r.status as registration_status,
+               m.name as member_name, m.phone_e164, e.title as event_title, e.starts_at as event_starts_at
+          from ticket_deliveries d
+          join event_registrations r on r.id = d.registration_id
+          join members m on m.id = r.member_id
+          join events e on e.id = r.event_id
+         where d.registration_id = @RegistrationId
+        """;
+
+    /// <summary>Committed before any WhatsApp call: the attempt is on record even if the process dies during it.</summary>
+    private const string MarkSending = """
+        update ticket_deliveries
+           set status = 'sending', attempts = attempts + 1, last_attempt_at = @Now, next_attempt_at = null,
+               last_error = @Note, updated_at = @Now
+         where registration_id = @RegistrationId and status = @ExpectedStatus and attempts = @ExpectedAttempts
+        returning attempts
+        """;
+
+    private const string MarkSent = """
+        update ticket_deliveries
+           set status = 'sent', wamid = @Wamid, media_id = @MediaId, ticket_blob = @TicketBlob, sent_at = @Now,
+               next_attempt_at = null, last_error = null, updated_at = @Now
+         where registration_id = @RegistrationId and status = 'sending' and attempts = @Attempt
+        """;
+
+    /// <summary>Back to <c>queued</c> when WhatsApp certainly sent nothing; left <c>sending</c> when it may have.</summary>
+    private const string ScheduleRetry = """
+        update ticket_deliveries
+           set status = @Status, last_error = @Error, next_attempt_at = @NextAttemptAt,
+               media_id = coalesce(@MediaId, media_id), ticket_blob = coalesce(@TicketBlob, ticket_blob), updated_at = @Now
+         where registration_id = @RegistrationId and status = 'sending' and attempts = @Attempt
+        """;
+
+    /// <summary>
+    /// A send in doubt met before it may be repeated: nobody scheduled it (its worker died, or could
+    /// not record the wamid), or its scheduled message came a little early. The copy that still sees
+    /// the schedule it read (compare and set) schedules the resend; any other ends.
+    /// </summary>
+    private const string ScheduleResend = """
+        update ticket_deliveries set next_attempt_at = @NextAttemptAt, updated_at = @Now
+         where registration_id = @RegistrationId and status = 'sending' and attempts = @Attempt
+           and next_attempt_at is not distinct from @SeenNextAttemptAt
+        """;
+
+    /// <summary>The scheduled message never reached the queue: whichever copy comes next may act.</summary>
+    private const string Unschedule = """
+        update ticket_deliveries set next_attempt_at = null
+         where registration_id = @RegistrationId and attempts = @Attempt and next_attempt_at = @NextAttemptAt
+        """;
+
+    private const string MarkFailed = """
+        update ticket_deliveries
+           set status = 'failed', last_error = @Error, next_attempt_at = null, media_id = coalesce(@MediaId, media_id),
+               ticket_blob = coalesce(@TicketBlob, ticket_blob), updated_at = @Now
+         where registration_id = @RegistrationId and status = @ExpectedStatus and attempts = @ExpectedAttempts
+        """;
+
+    /// <summary>
+    /// Open deliveries of paid registrations nobody has touched since <c>@Before</c> and whose due
+    /// time (if any) passed before it too, and whose outbox message went out before it: their message
+    /// is lost, poisoned, or its worker gone.
+    /// </summary>
+    private const string FindStuck = """
+        select d.registration_id, d.status, d.updated_at
+          from ticket_deliveries d
+          join event_registrations r on r.id = d.registration_id and r.status = 'paid'
+         where d.status in ('queued', 'sending') and d.updated_at < @Before
+           and (d.next_attempt_at is null or d.next_attempt_at < @Before)
+           and not exists (select 1 from outbox o
+                            where o.registration_id = d.registration_id
+                              and (o.dispatched_at is null or o.dispatched_at >= @Before))
+         order by d.updated_at
+         limit @Limit
+        """;
+
+    private const string Touch = """
+        update ticket_deliveries set updated_at = @Now
+         where registration_id = @RegistrationId and status in ('queued', 'sending') and updated_at = @Seen
+        """;
+
+    public Task<TicketDelivery?> ReadAsync(Guid registrationId, CancellationToken cancellationToken) =>
+        database.RunAsync("ticket_read", connection =>
+            connection.QuerySingleOrDefaultAsync<TicketDelivery>(Read, new { RegistrationId = registrationId }), cancellationToken);
+
+    /// <returns>The new attempt's number, or null when the delivery is no longer as read.</returns>
+    public Task<int?> MarkSendingAsync(TicketDelivery seen, string? note, DateTime now, CancellationToken cancellationToken) =>
+        database.RunAsync("ticket_mark_sending", connection => connection.ExecuteScalarAsync<int?>(MarkSending, new
+        {
+            seen.RegistrationId,
+            Now = now,
+            Note = note,
+            ExpectedStatus = seen.Status,
+            ExpectedAttempts = seen.Attempts,
+        }), cancellationToken);
+
+    /// <returns>False when another worker moved the delivery on after this attempt started.</returns>
+    public async Task<bool> MarkSentAsync(Guid registrationId, int attempt, string wamid, string mediaId, string? ticketBlob, DateTime now) =>
+        await database.RunAsync("ticket_mark_sent", connection => connection.ExecuteAsync(MarkSent, new
+        {
+            RegistrationId = registrationId,
+            Wamid = wamid,
+            MediaId = mediaId,
+            TicketBlob = ticketBlob,
+            Now = now,
+            Attempt = attempt,
+        }), CancellationToken.None) == 1;
+
+    /// <returns>False when another worker moved the delivery on after this attempt started.</returns>
+    public async Task<bool> ScheduleRetryAsync(Guid registrationId, int attempt, bool inDoubt, string error, DateTime nextAttemptAt,
+        string? mediaId, string? ticketBlob, DateTime now) =>
+        await database.RunAsync("ticket_schedule_retry", connection => connection.ExecuteAsync(ScheduleRetry, new
+        {
+            RegistrationId = registrationId,
+            Status = inDoubt ? "sending" : "queued",
+            Error = Truncate(error),
+            NextAttemptAt = nextAttemptAt,
+            MediaId = mediaId,
+            TicketBlob = ticketBlob,
+            Now = now,
+            Attempt = attempt,
+        }), CancellationToken.None) == 1;
+
+    /// <returns>False when someone else scheduled it (or moved it on) since <paramref name="seen"/> was read.</returns>
+    public async Task<bool> ScheduleResendAsync(TicketDelivery seen, DateTime nextAttemptAt, DateTime now, CancellationToken cancellationToken) =>
+        await database.RunAsync("ticket_schedule_resend", connection => connection.ExecuteAsync(ScheduleResend, new
+        {
+            seen.RegistrationId,
+            Attempt = seen.Attempts,
+            SeenNextAttemptAt = seen.NextAttemptAt,
+            NextAttemptAt = nextAttemptAt,
+            Now = now,
+        }), cancellationToken) == 1;
+
+    public Task UnscheduleAsync(Guid registrationId, int attempt, DateTime nextAttemptAt) =>
+        database.RunAsync("ticket_unschedule", connection => connection.ExecuteAsync(Unschedule, new
+        {
+            RegistrationId = registrationId,
+            Attempt = attempt,
+            NextAttemptAt = nextAttemptAt,
+        }), CancellationToken.None);
+
+    /// <returns>False when the delivery is no longer in the expected status and attempt.</returns>
+    public async Task<bool> MarkFailedAsync(Guid registrationId, string expectedStatus, int expectedAttempts, string reason,
+        string? mediaId, string? ticketBlob, DateTime now) =>
+        await database.RunAsync("ticket_mark_failed", connection => connection.ExecuteAsync(MarkFailed, new
+        {
+            RegistrationId = registrationId,
+            Error = Truncate(reason),
+            MediaId = mediaId,
+            TicketBlob = ticketBlob,
+            Now = now,
+            ExpectedStatus = expectedStatus,
+            ExpectedAttempts = expectedAttempts,
+        }), CancellationToken.None) == 1;
+
+    public Task<List<(Guid RegistrationId, string Status, DateTime UpdatedAt)>> FindStuckAsync(DateTime before, int limit, CancellationToken cancellationToken) =>
+        database.RunAsync("reconcile_deliveries_find", async connection =>
+            (await connection.QueryAsync<(Guid RegistrationId, string Status, DateTime UpdatedAt)>(FindStuck, new { Before = before, Limit = limit })).ToList(),
+            cancellationToken);
+
+    /// <summary>Marks a stuck delivery as just re-enqueued, so the next reconciliation waits a whole threshold again.</summary>
+    public Task TouchAsync(Guid registrationId, DateTime seen, DateTime now, CancellationToken cancellationToken) =>
+        database.RunAsync("reconcile_deliveries_bump", connection =>
+            connection.ExecuteAsync(Touch, new { RegistrationId = registrationId, Seen = seen, Now = now }), cancellationToken);
+
+    public static string Truncate(string text) => text.Length > 1000 ? text[..1000] : text;
+}

@@ -1,0 +1,70 @@
+using Dapper;
+using EventRegistration.Functions.Infrastructure.Database;
+
+namespace EventRegistration.Functions.Tickets;
+
+public enum TicketVerdict
+{
+    /// <summary>Signed by this app, and its registration holds a paid seat of a live event: let the member in.</summary>
+    Valid,
+    /// <summary>Signed by this app, but the seat is no longer the member's; <see cref="TicketCheck.Reason"/> says why.</summary>
+    Revoked,
+    /// <summary>Not a token this app signed (altered, made up, malformed, or signed with another key). No database was asked.</summary>
+    Forged,
+}
+
+/// <summary>What one scanned token is worth at the door.</summary>
+public sealed record TicketCheck(TicketVerdict Verdict, string? Reason, TicketClaims? Claims)
+{
+    public static readonly TicketCheck Forged = new(TicketVerdict.Forged, null, null);
+
+    // Why a signed ticket no longer admits, one spelling each (logs, answers, the door's screen).
+    public const string Refunded = "refunded";
+    public const string RefundDue = "refund_due";
+    public const string Cancelled = "cancelled";
+    public const string NotPaid = "not_paid";
+    public const string EventCancelled = "event_cancelled";
+    public const string UnknownRegistration = "unknown_registration";
+}
+
+/// <summary>
+/// Verifies a scanned ticket token: the signature first, with the key alone (a forged or
+/// malformed token costs no database round trip, so a flood of junk scans cannot load it), then
+/// the registration's state, because a signature cannot be withdrawn: a ticket whose payment was
+/// refunded (and whose seat may have been sold again) still carries a valid signature. The door
+/// check-in builds on this; it is not wired to an HTTP route yet (docs/tickets.md says why).
+/// </summary>
+public sealed class TicketVerifier(TicketSigner signer, Database database)
+{
+    private const string ReadState = """
+        select r.status as registration_status, e.status as event_status
+          from event_registrations r join events e on e.id = r.event_id
+         where r.id = @RegistrationId and r.event_id = @EventId
+        """;
+
+    public async Task<TicketCheck> CheckAsync(string? token, CancellationToken cancellationToken)
+    {
+        if (signer.Verify(token) is not { } claims)
+        {
+            return TicketCheck.Forged;
+        }
+
+        var state = await database.RunAsync("ticket_verify", connection =>
+            connection.QuerySingleOrDefaultAsync<(string RegistrationStatus, string EventStatus)?>(ReadState,
+                new { claims.RegistrationId, claims.EventId }), cancellationToken);
+        return Judge(claims, state?.RegistrationStatus, state?.EventStatus);
+    }
+
+    /// <summary>The rule, given what the database holds (null: no such registration of that event).</summary>
+    public static TicketCheck Judge(TicketClaims claims, string? registrationStatus, string? eventStatus) =>
+        (registrationStatus, eventStatus) switch
+        {
+            (null, _) => new(TicketVerdict.Revoked, TicketCheck.UnknownRegistration, claims),
+            ("paid", "cancelled") => new(TicketVerdict.Revoked, TicketCheck.EventCancelled, claims),
+            ("paid", _) => new(TicketVerdict.Valid, null, claims),
+            ("refunded", _) => new(TicketVerdict.Revoked, TicketCheck.Refunded, claims),
+            ("refund_due", _) => new(TicketVerdict.Revoked, TicketCheck.RefundDue, claims),
+            ("cancelled", _) => new(TicketVerdict.Revoked, TicketCheck.Cancelled, claims),
+            _ => new(TicketVerdict.Revoked, TicketCheck.NotPaid, claims),
+        };
+}
