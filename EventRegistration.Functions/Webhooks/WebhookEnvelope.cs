@@ -30,9 +30,9 @@ public sealed record WebhookEnvelope(string EventType, RazorpayPayment? Payment,
             return null;
         }
 
-        if (eventType.Length > 100)
+        if (!RazorpayIds.IsEventType(eventType))
         {
-            problem = Problems.InvalidField("event", "'event' is too long.");
+            problem = Problems.InvalidField("event", "'event' must be up to 100 letters, digits, dots and underscores.");
             return null;
         }
 
