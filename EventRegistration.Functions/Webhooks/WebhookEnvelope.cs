@@ -52,8 +52,10 @@ public sealed record WebhookEnvelope(string EventType, RazorpayPayment? Payment,
                 return null;
             }
         }
-        catch (JsonException e)
+        catch (Exception e) when (e is JsonException or InvalidOperationException)
         {
+            // JsonRequest has already refused text that is not Unicode; what remains is an entity
+            // whose shape its converters refuse (a converter's reader throws InvalidOperationException).
             problem = Problems.InvalidField(needsRefund ? "payload.refund.entity" : "payload.payment.entity", $"The entity is malformed: {e.Message}");
             return null;
         }

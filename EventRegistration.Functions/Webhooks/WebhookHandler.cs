@@ -137,7 +137,7 @@ public sealed class WebhookHandler(
 
     /// <summary>The SQLSTATE and the server's message; never the row's values (they may hold a payer's details).</summary>
     public static string Reason(DatabaseRefusedException e) =>
-        $"the database refuses it (SQLSTATE {e.SqlState}{(e.Constraint is null ? "" : $", constraint {e.Constraint}")}: {(e.InnerException as Npgsql.PostgresException)?.MessageText})";
+        $"the database refuses it (SQLSTATE {e.SqlState}{(e.Constraint is null ? "" : $", constraint {e.Constraint}")}: {e.ServerMessage})";
 
     /// <summary>Acts on a stored event; the same event applied twice changes nothing the second time.</summary>
     public async Task<string> ApplyAsync(WebhookEnvelope envelope, CancellationToken cancellationToken)

@@ -1,6 +1,7 @@
 using Dapper;
 using EventRegistration.Tests.Infrastructure;
 using Npgsql;
+using Xunit.Abstractions;
 
 namespace EventRegistration.Tests.Webhooks;
 
@@ -8,7 +9,7 @@ namespace EventRegistration.Tests.Webhooks;
 /// Razorpay counts a webhook without an answer within 5 s as failed. The webhook must answer 503
 /// inside its own budget rather than sit in a lock queue past that, and keep what it stored.
 /// </summary>
-public sealed class WebhookTimeBudgetTests(WebhookTimeBudgetTests.SlowLocksApp app) : IClassFixture<WebhookTimeBudgetTests.SlowLocksApp>
+public sealed class WebhookTimeBudgetTests(WebhookTimeBudgetTests.SlowLocksApp app, ITestOutputHelper output) : IClassFixture<WebhookTimeBudgetTests.SlowLocksApp>
 {
     /// <summary>A lock timeout far beyond the budget, so only the budget can answer in time.</summary>
     public sealed class SlowLocksApp : TestApp
@@ -34,12 +35,14 @@ public sealed class WebhookTimeBudgetTests(WebhookTimeBudgetTests.SlowLocksApp a
             await using var transaction = await holder.BeginTransactionAsync();
             await holder.ExecuteAsync("select 1 from events where id = @eventId for update", new { eventId }, transaction);
 
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
             var webhook = app.WebhookAsync(body, "evt_TBudget00001");
             // The watchdog is far beyond the 1 s budget: only a webhook with no budget at all reaches it.
             var first = await Task.WhenAny(webhook, Task.Delay(TimeSpan.FromSeconds(20)));
             await transaction.RollbackAsync();
             Assert.True(first == webhook, "the webhook was still waiting for the lock after 20 s");
             answer = await webhook;
+            output.WriteLine($"answered {answer.Status} after {System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds:F0} ms (budget 1000 ms, lock timeout 60000 ms)");
         }
 
         Assert.True(answer.Status == 503, answer.ToString());

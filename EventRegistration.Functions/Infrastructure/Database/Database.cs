@@ -260,4 +260,7 @@ public sealed class DatabaseRefusedException(string operation, PostgresException
 {
     public string SqlState { get; } = inner.SqlState;
     public string? Constraint { get; } = inner.ConstraintName;
+
+    /// <summary>The server's primary message (the constraint or the kind of value); not its detail line, which quotes the whole row.</summary>
+    public string ServerMessage { get; } = inner.MessageText;
 }

@@ -21,7 +21,7 @@ public static class HttpFailures
         catch (DatabaseRefusedException e)
         {
             // Validation lets nothing through that the schema refuses, so this is a gap between the
-            // two: the caller's data, not an outage. Retrying would get the same answer.
+            // two (or a provider's answer nobody validated): not an outage, and a retry gets the same answer.
             logger.LogError(e, "{Operation}: the database refused the request's data ({SqlState})", operation, e.SqlState);
             return Problems.ValueRefused();
         }

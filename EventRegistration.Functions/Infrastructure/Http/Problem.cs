@@ -38,7 +38,7 @@ public static class Problems
     public static ApiResult AmountMismatch(Guid registrationId) =>
         Make(409, "amount-mismatch", "Amount mismatch", "The payment's amount or currency differs from the order's; it was recorded for an operator and not counted as paid.", "razorpay_payment_id", registrationId);
     public static ApiResult ValueRefused() =>
-        Make(422, "value-refused", "Value refused", "The request is well formed, but it carries a value that cannot be stored; sending it again will not help.");
+        Make(422, "value-refused", "Value refused", "The request is well formed, but the database refuses a value it carries or led to; sending it again will not help.");
     public static ApiResult PaymentProviderFailed(string detail) => Make(502, "payment-provider-failed", "Payment provider failed", detail);
 
     public static ApiResult Unavailable(string detail, int retryAfterSeconds)
