@@ -52,6 +52,45 @@ public sealed class IdentifierAgreementTests(TestApp app) : IClassFixture<TestAp
         AssertAgree(RazorpayIds.IsOrderId(candidate), stored, candidate);
     }
 
+    /// <summary>
+    /// Every CHECK in the schema that holds an id pattern, found in the catalogue rather than copied
+    /// here, so a table added later (refunds, say) is held to its validator too.
+    /// </summary>
+    [Theory]
+    [InlineData("pay_", true)]
+    [InlineData("order_", true)]
+    [InlineData("rfnd_", false)]
+    public async Task Every_id_check_in_the_schema_accepts_what_the_validator_accepts(string prefix, bool checkExpected)
+    {
+        var definitions = await app.QueryAsync<string>(
+            "select pg_get_constraintdef(oid) from pg_constraint where contype = 'c' and pg_get_constraintdef(oid) like @Like",
+            new { Like = $"%'^{prefix}%" });
+        var patterns = definitions
+            .SelectMany(d => System.Text.RegularExpressions.Regex.Matches(d, "~ '(\\^" + prefix + "[^']*)'").Select(m => m.Groups[1].Value))
+            .Distinct()
+            .ToList();
+        if (checkExpected)
+        {
+            Assert.NotEmpty(patterns);
+        }
+
+        Func<string?, bool> validator = prefix switch
+        {
+            "pay_" => RazorpayIds.IsPaymentId,
+            "order_" => RazorpayIds.IsOrderId,
+            _ => RazorpayIds.IsRefundId,
+        };
+        foreach (var pattern in patterns)
+        {
+            foreach (var candidate in Shapes.Select(shape => shape.Replace("{p}", prefix).Replace("{P}", prefix.ToUpperInvariant())).Where(c => !c.Contains('\0')))
+            {
+                var matches = await app.ScalarAsync<bool>("select @candidate ~ @pattern", new { candidate, pattern });
+                var shown = System.Text.Json.JsonSerializer.Serialize(candidate);
+                Assert.False(validator(candidate) && !matches, $"the validator accepts {shown}, the check '{pattern}' refuses it");
+            }
+        }
+    }
+
     [Theory]
     [InlineData("0000000000000000000000000000000000000000000000000000000000000000", true)]
     [InlineData("ABCDEFabcdef0000000000000000000000000000000000000000000000000000", true)]
