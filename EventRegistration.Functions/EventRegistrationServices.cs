@@ -69,7 +69,7 @@ public static class EventRegistrationServices
         services.AddSingleton<PaymentLedger>();
         services.AddSingleton<CreateOrderHandler>();
         services.AddSingleton<ConfirmCheckoutHandler>();
-        services.AddSingleton<WebhookHandler>();
+        services.AddWebhooks();
         services.AddReconciliation(configuration);
         services.AddTickets(configuration);
 

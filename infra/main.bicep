@@ -173,6 +173,8 @@ var appSettings = {
   Razorpay__TimeoutSeconds: '10'
   Razorpay__MaxBodyBytes: '262144'
   Orders__SeatHoldMinutes: '15'
+  Webhooks__TimeBudgetMilliseconds: '4000'
+  Webhooks__InboxRetentionDays: '30'
   ReconciliationSchedule: reconciliationSchedule
   Reconciliation__BatchSize: '100'
   Reconciliation__OrderCheckAfterMinutes: '5'

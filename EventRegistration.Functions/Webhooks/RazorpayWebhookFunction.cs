@@ -10,8 +10,8 @@ namespace EventRegistration.Functions.Webhooks;
 
 /// <summary>
 /// POST /api/webhooks/razorpay. Anonymous: only the signature over the raw body counts. Answers
-/// 2xx for processed, duplicate and ignored events, 401 for a bad signature, 503 only where
-/// Razorpay should deliver again.
+/// 2xx for processed, duplicate, ignored and unprocessable events, 401 for a bad signature, 503
+/// only where Razorpay should deliver again (a dependency down, or the time budget spent).
 /// </summary>
 public sealed class RazorpayWebhookFunction(WebhookHandler handler, IOptions<RazorpayOptions> razorpay, ILogger<RazorpayWebhookFunction> logger)
 {

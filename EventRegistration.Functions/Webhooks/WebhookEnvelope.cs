@@ -30,9 +30,9 @@ public sealed record WebhookEnvelope(string EventType, RazorpayPayment? Payment,
             return null;
         }
 
-        if (eventType.Length > 100)
+        if (!RazorpayIds.IsEventType(eventType))
         {
-            problem = Problems.InvalidField("event", "'event' is too long.");
+            problem = Problems.InvalidField("event", "'event' must be up to 100 letters, digits, dots and underscores.");
             return null;
         }
 
@@ -58,8 +58,10 @@ public sealed record WebhookEnvelope(string EventType, RazorpayPayment? Payment,
                 payment = Entity<RazorpayPayment>(json.Root, "payment", out problem);
             }
         }
-        catch (JsonException e)
+        catch (Exception e) when (e is JsonException or InvalidOperationException)
         {
+            // JsonRequest has already refused text that is not Unicode; what remains is an entity
+            // whose shape its converters refuse (a converter's reader throws InvalidOperationException).
             problem = Problems.InvalidField(needsRefund ? "payload.refund.entity" : "payload.payment.entity", $"The entity is malformed: {e.Message}");
             return null;
         }

@@ -1,5 +1,3 @@
-using System.Text;
-using Dapper;
 using EventRegistration.Functions.Confirmation;
 using EventRegistration.Functions.Infrastructure.Configuration;
 using EventRegistration.Functions.Infrastructure.Database;
@@ -13,34 +11,26 @@ namespace EventRegistration.Functions.Webhooks;
 
 public sealed record WebhookAnswer(string Status, string EventId, string Outcome);
 
+/// <summary>What became of one attempt to process a stored webhook.</summary>
+public sealed record WebhookProcessing(bool Applied, string Outcome);
+
 /// <summary>
 /// Verifies, stores in the inbox (committed before anything acts on it), then acts per event
 /// type. A delivery of an event already processed is acknowledged without acting again; one
-/// stored but not processed (an earlier attempt failed) is processed now.
+/// stored but not processed (an earlier attempt failed) is processed now. All of it within a
+/// time budget below Razorpay's 5 s timeout: past it, 503, and the inbox keeps what it stored.
 /// </summary>
 public sealed class WebhookHandler(
+    WebhookInbox inbox,
     Database database,
     PaymentConfirmation confirmation,
     PaymentLedger ledger,
     IOptions<RazorpayOptions> razorpay,
+    IOptions<WebhookOptions> options,
     RegistrationMetrics metrics,
     TimeProvider clock,
     ILogger<WebhookHandler> logger)
 {
-    private const string StoreInInbox = """
-        insert into webhook_inbox (event_id, event_type, body, received_at)
-        values (@EventId, @EventType, @Body, @Now)
-        on conflict (event_id) do update set delivery_count = webhook_inbox.delivery_count + 1
-        returning processed_at is not null as processed, coalesce(outcome, '') as outcome
-        """;
-
-    private const string MarkProcessed = """
-        update webhook_inbox set processed_at = @Now, outcome = @Outcome, last_error = null
-         where event_id = @EventId and processed_at is null
-        """;
-
-    private const string MarkFailed = "update webhook_inbox set last_error = @Error where event_id = @EventId";
-
     public async Task<ApiResult> HandleAsync(
         byte[] body, string? signature, bool signatureRepeated, string? eventId, bool eventIdRepeated, CancellationToken cancellationToken)
     {
@@ -81,36 +71,73 @@ public sealed class WebhookHandler(
             return problem!;
         }
 
-        var stored = await database.RunAsync("webhook_store", connection => connection.QuerySingleAsync<(bool Processed, string Outcome)>(StoreInInbox, new
+        // The slot wait, the lock wait and the queue send each have their own limit; in sequence
+        // they can outlast Razorpay's patience, so the webhook as a whole gets one deadline.
+        var budget = options.Value.TimeBudget;
+        using var deadline = new CancellationTokenSource(budget, clock);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
+        using var lockWaits = database.WithDeadline(budget);
+        try
         {
-            EventId = eventId,
-            envelope.EventType,
-            Body = Encoding.UTF8.GetString(body),
-            Now = clock.GetUtcNow().UtcDateTime,
-        }), cancellationToken);
+            var stored = await inbox.StoreAsync(eventId, envelope.EventType, body, linked.Token);
+            if (stored.Processed)
+            {
+                metrics.Webhook(envelope.EventType, "duplicate");
+                return ApiResult.Ok(new WebhookAnswer("duplicate", eventId, stored.Outcome));
+            }
 
-        if (stored.Processed)
-        {
-            metrics.Webhook(envelope.EventType, "duplicate");
-            return ApiResult.Ok(new WebhookAnswer("duplicate", eventId, stored.Outcome));
+            var processing = await ProcessAsync(eventId, envelope, linked.Token);
+            return ApiResult.Ok(new WebhookAnswer(processing.Applied ? "processed" : WebhookInbox.Unprocessable, eventId, processing.Outcome));
         }
+        catch (OperationCanceledException) when (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            logger.LogWarning("Webhook {EventId} ({EventType}) not finished within {BudgetMilliseconds} ms; answered 503 for a redelivery",
+                eventId, envelope.EventType, (int)budget.TotalMilliseconds);
+            metrics.Webhook(envelope.EventType, "over_budget");
+            return Problems.Unavailable("The webhook could not be finished in time; what was stored is kept and applied on the next delivery.", retryAfterSeconds: 5);
+        }
+    }
 
+    /// <summary>
+    /// Applies a stored webhook and records in the inbox what became of it. The webhook and the
+    /// reconciliation both come here, so a failure reads the same whoever met it: transient (the
+    /// row stays stored with the reason; thrown for the caller to retry), or the database refusing
+    /// what the webhook carries (settled as unprocessable for an operator; never retried).
+    /// </summary>
+    public async Task<WebhookProcessing> ProcessAsync(string eventId, WebhookEnvelope envelope, CancellationToken cancellationToken)
+    {
         string outcome;
         try
         {
             outcome = await ApplyAsync(envelope, cancellationToken);
         }
-        catch (DependencyUnavailableException e)
+        catch (DatabaseRefusedException e)
         {
-            await TryRecordFailureAsync(eventId, e.Message);
+            logger.LogError("Webhook {EventId} ({EventType}) can never be applied: the database refuses it ({SqlState} {Constraint})",
+                eventId, envelope.EventType, e.SqlState, e.Constraint);
+            await inbox.MarkUnprocessableAsync(eventId, envelope.EventType, Reason(e), cancellationToken);
+            metrics.Webhook(envelope.EventType, WebhookInbox.Unprocessable);
+            return new WebhookProcessing(Applied: false, WebhookInbox.Unprocessable);
+        }
+        catch (Exception e) when (e is DependencyUnavailableException or RazorpayException)
+        {
+            await inbox.TryMarkFailedAsync(eventId, e.Message);
+            throw;
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            await inbox.TryMarkFailedAsync(eventId, "Stopped before it finished (time budget or shutdown).");
             throw;
         }
 
-        await database.RunAsync("webhook_processed", connection =>
-            connection.ExecuteAsync(MarkProcessed, new { EventId = eventId, Outcome = outcome, Now = clock.GetUtcNow().UtcDateTime }), cancellationToken);
+        await inbox.MarkProcessedAsync(eventId, outcome, cancellationToken);
         metrics.Webhook(envelope.EventType, outcome);
-        return ApiResult.Ok(new WebhookAnswer("processed", eventId, outcome));
+        return new WebhookProcessing(Applied: true, outcome);
     }
+
+    /// <summary>The SQLSTATE and the server's message; never the row's values (they may hold a payer's details).</summary>
+    public static string Reason(DatabaseRefusedException e) =>
+        $"the database refuses it (SQLSTATE {e.SqlState}{(e.Constraint is null ? "" : $", constraint {e.Constraint}")}: {e.ServerMessage})";
 
     /// <summary>Acts on a stored event; the same event applied twice changes nothing the second time.</summary>
     public async Task<string> ApplyAsync(WebhookEnvelope envelope, CancellationToken cancellationToken)
@@ -144,18 +171,6 @@ public sealed class WebhookHandler(
 
             default:
                 return "ignored";
-        }
-    }
-
-    private async Task TryRecordFailureAsync(string eventId, string error)
-    {
-        try
-        {
-            await database.RunAsync("webhook_failed", connection => connection.ExecuteAsync(MarkFailed, new { EventId = eventId, Error = error }), CancellationToken.None);
-        }
-        catch (DependencyUnavailableException)
-        {
-            // The row stays unprocessed either way; Razorpay's redelivery or the timer will act on it.
         }
     }
 }

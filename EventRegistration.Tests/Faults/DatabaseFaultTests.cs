@@ -1,5 +1,7 @@
 using Dapper;
+using EventRegistration.Functions.Infrastructure.Database;
 using EventRegistration.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 
 namespace EventRegistration.Tests.Faults;
@@ -117,6 +119,48 @@ public sealed class DatabaseFaultTests(ProxiedDatabaseApp app) : IClassFixture<P
         var answer = await app.ConfirmAsync(orderId, TestApp.NewPaymentId());
 
         Assert.Equal(200, answer.Status);
+    }
+
+    /// <summary>
+    /// A value the database refuses is its answer, not an outage: the connection is fine. It must
+    /// not be run again, clear the pool, or come back as "unavailable".
+    /// </summary>
+    [Theory]
+    [InlineData("insert into payments (payment_id, status, disposition, source) values ('pay_TRefused0001', 'captured', 'observed', 'nowhere')", "23514")]
+    [InlineData("insert into payments (payment_id, status, disposition, source, error_description) values ('pay_TRefused0002', 'failed', 'failed_attempt', 'webhook', @Text)", "22021")]
+    [InlineData("update events set attendee_count = -1", "23514")]
+    public async Task A_value_the_database_refuses_is_run_once_and_is_not_an_outage(string sql, string sqlState)
+    {
+        await app.CreateEventAsync();
+        var database = app.Services.GetRequiredService<Database>();
+        var backendBefore = await database.RunAsync("test_pid", c => c.ExecuteScalarAsync<int>("select pg_backend_pid()"), CancellationToken.None);
+
+        var transactionRuns = 0;
+        var inTransaction = await Assert.ThrowsAnyAsync<Exception>(() => database.InTransactionAsync("test_refused", async (c, t) =>
+        {
+            transactionRuns++;
+            return await c.ExecuteAsync(sql, new { Text = "a\0b" }, t);
+        }, CancellationToken.None));
+        var statementRuns = 0;
+        var statement = await Assert.ThrowsAnyAsync<Exception>(() => database.RunAsync("test_refused", c =>
+        {
+            statementRuns++;
+            return c.ExecuteAsync(sql, new { Text = "a\0b" });
+        }, CancellationToken.None));
+
+        Assert.Equal(1, transactionRuns);
+        Assert.Equal(1, statementRuns);
+        foreach (var e in new[] { inTransaction, statement })
+        {
+            Assert.IsNotType<DependencyUnavailableException>(e);
+            var refused = Assert.IsType<DatabaseRefusedException>(e);
+            Assert.Equal(sqlState, refused.SqlState);
+        }
+
+        // The pool was not cleared: the same server session answers next.
+        var backendAfter = await database.RunAsync("test_pid", c => c.ExecuteScalarAsync<int>("select pg_backend_pid()"), CancellationToken.None);
+        Assert.Equal(backendBefore, backendAfter);
+        await app.AssertAllAsync();
     }
 
     private async Task<RowLock> HoldEventRowAsync(Guid eventId)

@@ -112,6 +112,10 @@ public sealed class BadInputTests(BadInputTests.World world) : IClassFixture<Bad
         { "notes as a string", "CAPTURED", "SIGN", "evt_Bad0000000018", "\"notes\":\"hello\"", 400, "invalid-field" },
         { "refund without payment id", """{"event":"refund.processed","payload":{"refund":{"entity":{"id":"rfnd_T1","amount":100}}}}""", "SIGN", "evt_Bad0000000019", null, 400, "invalid-field" },
         { "oversized", "HUGE", "SIGN", "evt_Bad0000000020", null, 413, "body-too-large" },
+        // .NET's "$" also matches before a final newline; the database's checks do not.
+        { "payment id with a trailing newline", "CAPTURED", "SIGN", "evt_Bad0000000021", "\"id\":\"pay_TWebhookBad001\\n\"", 400, "invalid-field" },
+        { "order id with a trailing newline", "CAPTURED", "SIGN", "evt_Bad0000000022", "\"order_id\":\"order_TWebhookBad01\\n\"", 400, "invalid-field" },
+        { "refund id with a trailing newline", """{"event":"refund.processed","payload":{"refund":{"entity":{"id":"rfnd_T1\n","payment_id":"pay_TWebhookBad002","amount":100}}}}""", "SIGN", "evt_Bad0000000023", null, 400, "invalid-field" },
     };
 
     [Theory]
@@ -179,6 +183,19 @@ public sealed class BadInputTests(BadInputTests.World world) : IClassFixture<Bad
         }
 
         await AssertRefusedAsync(() => world.WebhookRawAsync(bytes, headers), status, type);
+    }
+
+    [Fact]
+    public async Task A_valid_checkout_signature_with_a_trailing_newline_is_refused()
+    {
+        var body = new System.Text.Json.Nodes.JsonObject
+        {
+            ["razorpay_order_id"] = world.OrderId,
+            ["razorpay_payment_id"] = GoodPayment,
+            ["razorpay_signature"] = TestApp.CheckoutSignature(world.OrderId, GoodPayment) + "\n",
+        }.ToJsonString();
+
+        await AssertRefusedAsync(() => world.ConfirmRawAsync(body), 400, "invalid-field");
     }
 
     private async Task AssertRefusedAsync(Func<Task<HttpAnswer>> call, int status, string type)

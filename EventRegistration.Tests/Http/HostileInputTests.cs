@@ -126,6 +126,84 @@ public sealed class HostileInputTests(BadInputTests.World world) : IClassFixture
         }));
     }
 
+    /// <summary>
+    /// Text a JSON parser accepts but that is not Unicode: a lone surrogate escape ("\ud800") or bytes
+    /// that are not UTF-8 inside a string. Reading such a string throws, so each route must refuse
+    /// the whole body up front rather than meet it in the middle of its work.
+    /// </summary>
+    public static TheoryData<string, string, string> NotUnicodeBodies()
+    {
+        const string invalidUtf8 = "\\xC3\\x28";   // a lead byte followed by a non-continuation byte
+        const string encodedSurrogate = "\\xED\\xA0\\x80";   // U+D800 encoded as UTF-8, which UTF-8 forbids
+        var captured = Webhook.Payment("payment.captured", "pay_TUnicode00001", Placeholder, 50_000, "captured");
+        var failed = Webhook.Payment("payment.failed", "pay_TUnicode00002", Placeholder, 50_000, "failed");
+        var refund = Webhook.Refund("refund.processed", "rfnd_TUnicode0001", "pay_TUnicode00003", 50_000);
+        return new TheoryData<string, string, string>
+        {
+            // route, case, body (\xNN stands for a raw byte)
+            { "order", "memberId a lone high surrogate", """{"memberId":"\ud800"}""" },
+            { "order", "memberId a lone low surrogate", """{"memberId":"\udc00{member}"}""" },
+            { "order", "memberId invalid utf-8", "{\"memberId\":\"" + invalidUtf8 + "\"}" },
+            { "order", "memberId an encoded surrogate", "{\"memberId\":\"" + encodedSurrogate + "\"}" },
+            { "checkout", "order id a lone surrogate", """{"razorpay_order_id":"order_\ud800","razorpay_payment_id":"pay_THostile00001","razorpay_signature":"SIG"}""" },
+            { "checkout", "payment id a lone surrogate", """{"razorpay_order_id":"{order}","razorpay_payment_id":"pay_\udfff","razorpay_signature":"SIG"}""" },
+            { "checkout", "signature reversed surrogates", """{"razorpay_order_id":"{order}","razorpay_payment_id":"pay_THostile00001","razorpay_signature":"\udc00\ud800"}""" },
+            { "checkout", "order id invalid utf-8", "{\"razorpay_order_id\":\"order_" + invalidUtf8 + "\",\"razorpay_payment_id\":\"pay_THostile00001\",\"razorpay_signature\":\"SIG\"}" },
+            { "webhook", "event a lone surrogate", """{"event":"payment.\ud800","payload":{}}""" },
+            { "webhook", "event invalid utf-8", "{\"event\":\"payment." + invalidUtf8 + "\",\"payload\":{}}" },
+            { "webhook", "payment method a lone surrogate", captured.Replace("\"method\":\"upi\"", "\"method\":\"\\ud800\"") },
+            { "webhook", "payment status invalid utf-8", captured.Replace("\"status\":\"captured\"", "\"status\":\"" + encodedSurrogate + "\"") },
+            { "webhook", "failure description a lone surrogate", failed.Replace("Payment failed at the bank", "\\udbff") },
+            { "webhook", "notes value a lone surrogate", captured.Replace("\"notes\":[]", "\"notes\":{\"name\":\"\\ud83d\"}") },
+            { "webhook", "refund status a lone surrogate", refund.Replace("\"status\":\"processed\"", "\"status\":\"\\ud800\"") },
+            { "webhook", "an ignored field invalid utf-8", """{"entity":"event","event":"settlement.processed","payload":{},"note":"\xFF\xFE"}""" },
+        };
+    }
+
+    [Theory]
+    [MemberData(nameof(NotUnicodeBodies))]
+    public async Task Text_that_is_not_unicode_is_refused_on_every_route(string route, string name, string body)
+    {
+        _ = name;
+        var bytes = RawBytes(world.Fill(body).Replace("\"SIG\"", "\"" + new string('0', 64) + "\""));
+        var answer = await AssertRefusedAsync(async () =>
+        {
+            var request = TestApp.Request(bytes);
+            return route switch
+            {
+                "order" => await TestApp.ExecuteAsync(request, await world.Function<Functions.Orders.CreateOrderFunction>().CreateOrder(request, world.EventId.ToString())),
+                "checkout" => await TestApp.ExecuteAsync(request, await world.Function<Functions.Confirmation.ConfirmCheckoutFunction>().ConfirmCheckout(request)),
+                _ => await world.WebhookRawAsync(bytes, new Dictionary<string, string[]>
+                {
+                    ["X-Razorpay-Signature"] = [TestApp.WebhookSignature(bytes)],
+                    ["x-razorpay-event-id"] = ["evt_Unicode" + Guid.NewGuid().ToString("N")[..10]],
+                }),
+            };
+        });
+        Assert.Equal(400, answer.Status);
+        Assert.Equal("urn:eventregistration:problem:malformed-json", answer.ProblemType);
+    }
+
+    /// <summary>The body's characters as UTF-8, except that \xNN stands for the raw byte NN.</summary>
+    private static byte[] RawBytes(string text)
+    {
+        var bytes = new List<byte>();
+        for (var i = 0; i < text.Length; i++)
+        {
+            if (text[i] == '\\' && i + 3 < text.Length && text[i + 1] == 'x')
+            {
+                bytes.Add(Convert.ToByte(text.Substring(i + 2, 2), 16));
+                i += 3;
+            }
+            else
+            {
+                bytes.AddRange(Encoding.UTF8.GetBytes(text[i].ToString()));
+            }
+        }
+
+        return bytes.ToArray();
+    }
+
     [Fact]
     public async Task A_very_long_event_id_header_is_refused()
     {
@@ -137,7 +215,7 @@ public sealed class HostileInputTests(BadInputTests.World world) : IClassFixture
         }));
     }
 
-    private async Task AssertRefusedAsync(Func<Task<HttpAnswer>> call)
+    private async Task<HttpAnswer> AssertRefusedAsync(Func<Task<HttpAnswer>> call)
     {
         var before = await DatabaseSnapshot.TakeAsync(world);
         var answer = await call();
@@ -145,6 +223,7 @@ public sealed class HostileInputTests(BadInputTests.World world) : IClassFixture
         Assert.Equal("application/problem+json", answer.ContentType);
         Assert.StartsWith("urn:eventregistration:problem:", answer.ProblemType);
         Assert.Equal(before, await DatabaseSnapshot.TakeAsync(world));
+        return answer;
     }
 
     private static string Escape(string text) => string.Concat(text.Select(c => char.IsControl(c) || c > 127 ? $"\\u{(int)c:X4}" : c.ToString()));

@@ -191,7 +191,7 @@ public sealed class RazorpayWebhookTests(TestApp app) : IClassFixture<TestApp>
 
         Assert.Equal(200, answer.Status);
         Assert.Equal("ignored", answer.Json.GetProperty("outcome").GetString());
-        Assert.Equal(body, await app.ScalarAsync<string>("select body from webhook_inbox where event_id = 'evt_Settlement001'"));
+        Assert.Equal(Encoding.UTF8.GetBytes(body), await app.ScalarAsync<byte[]>("select body from webhook_inbox where event_id = 'evt_Settlement001'"));
     }
 
     [Fact]
@@ -201,7 +201,7 @@ public sealed class RazorpayWebhookTests(TestApp app) : IClassFixture<TestApp>
         var body = Webhook.Payment("payment.authorized", TestApp.NewPaymentId(), orderId, 50_000, "authorized").Replace(",", ", ");
         await app.WebhookAsync(body, "evt_RawBody00001");
 
-        var stored = await app.ScalarAsync<string>("select body from webhook_inbox where event_id = 'evt_RawBody00001'");
-        Assert.Equal(Encoding.UTF8.GetBytes(body), Encoding.UTF8.GetBytes(stored));
+        var stored = await app.ScalarAsync<byte[]>("select body from webhook_inbox where event_id = 'evt_RawBody00001'");
+        Assert.Equal(Encoding.UTF8.GetBytes(body), stored);
     }
 }

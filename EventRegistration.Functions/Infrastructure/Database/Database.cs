@@ -11,15 +11,22 @@ namespace EventRegistration.Functions.Infrastructure.Database;
 /// <summary>
 /// The one way the app runs a PostgreSQL transaction: a bounded number at once, a short
 /// lock_timeout, a rerun after a unique violation or a dropped connection, and a
-/// <see cref="DependencyUnavailableException"/> (answered 503) when it cannot finish.
+/// <see cref="DependencyUnavailableException"/> (answered 503) when it cannot finish. The one
+/// place database failures are classified: transient (retried here, then 503), refused
+/// (<see cref="DatabaseRefusedException"/>: the data, never retried), anything else (a bug) as thrown.
 /// </summary>
 public sealed class Database(
     NpgsqlDataSource dataSource,
     IOptions<PostgresOptions> options,
     RegistrationMetrics metrics,
+    TimeProvider clock,
     ILogger<Database> logger) : IDisposable
 {
     private const int MaxAttempts = 4;
+
+    /// <summary>When the work of the current async flow must be over (a monotonic timestamp), if a caller said so.</summary>
+    private static readonly AsyncLocal<long?> Deadline = new();
+
     private readonly SemaphoreSlim _slots = new(options.Value.MaxConcurrentTransactions);
     private readonly PostgresOptions _options = options.Value;
 
@@ -46,13 +53,13 @@ public sealed class Database(
             for (var attempt = 1; ; attempt++)
             {
                 var started = Stopwatch.GetTimestamp();
-                NpgsqlConnection? opened = null;
+                NpgsqlConnection? connection = null;
                 try
                 {
-                    await using var connection = opened = await dataSource.OpenConnectionAsync(cancellationToken);
+                    connection = await dataSource.OpenConnectionAsync(cancellationToken);
                     await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
                     await using (var setTimeout = new NpgsqlCommand(
-                        $"set local lock_timeout = {_options.LockTimeoutMilliseconds}", connection, transaction))
+                        $"set local lock_timeout = {LockTimeoutMilliseconds()}", connection, transaction))
                     {
                         await setTimeout.ExecuteNonQueryAsync(cancellationToken);
                     }
@@ -80,7 +87,18 @@ public sealed class Database(
                     logger.LogWarning("Lock timeout in {Operation}", operation);
                     throw new DependencyUnavailableException("The record is busy; try again shortly.", retryAfterSeconds: 2, e);
                 }
-                catch (Exception e) when ((IsTransient(e) || IsBroken(opened)) && !cancellationToken.IsCancellationRequested)
+                catch (PostgresException e) when (e.SqlState is PostgresErrorCodes.UniqueViolation or PostgresErrorCodes.DeadlockDetected)
+                {
+                    metrics.TransactionRolledBack(operation, "retries_exhausted");
+                    throw new DependencyUnavailableException("The record is busy; try again shortly.", retryAfterSeconds: 1, e);
+                }
+                catch (PostgresException e) when (IsRefusal(e, connection))
+                {
+                    metrics.TransactionRolledBack(operation, "refused");
+                    logger.LogWarning("The database refused the data in {Operation}: {SqlState} {Constraint}", operation, e.SqlState, e.ConstraintName);
+                    throw new DatabaseRefusedException(operation, e);
+                }
+                catch (Exception e) when (IsTransient(e, connection) && !cancellationToken.IsCancellationRequested)
                 {
                     metrics.TransactionRolledBack(operation, "connection");
                     if (attempt >= 2)
@@ -92,10 +110,13 @@ public sealed class Database(
                     logger.LogWarning(e, "Database connection failed in {Operation}; trying once more", operation);
                     dataSource.Clear();
                 }
-                catch (Exception e) when (e is PostgresException { SqlState: PostgresErrorCodes.UniqueViolation or PostgresErrorCodes.DeadlockDetected })
+                finally
                 {
-                    metrics.TransactionRolledBack(operation, "retries_exhausted");
-                    throw new DependencyUnavailableException("The record is busy; try again shortly.", retryAfterSeconds: 1, e);
+                    // Disposed only here, after the filters above have looked at its state.
+                    if (connection is not null)
+                    {
+                        await connection.DisposeAsync();
+                    }
                 }
             }
         }
@@ -103,6 +124,43 @@ public sealed class Database(
         {
             _slots.Release();
         }
+    }
+
+    /// <summary>
+    /// Bounds the transactions started in this async flow, until the scope is disposed, by a
+    /// deadline <paramref name="budget"/> from now. A caller's cancellation token stops waits for a
+    /// slot, a connection or a queue, but not a statement queued on a row lock (the work's commands
+    /// do not all carry the token), so each transaction's <c>lock_timeout</c> is cut to the time left.
+    /// </summary>
+    public DeadlineScope WithDeadline(TimeSpan budget)
+    {
+        var previous = Deadline.Value;
+        var deadline = clock.GetTimestamp() + (long)(budget.TotalSeconds * clock.TimestampFrequency);
+        Deadline.Value = previous is { } earlier && earlier < deadline ? earlier : deadline;
+        return new DeadlineScope(previous);
+    }
+
+    /// <summary>Ends a <see cref="WithDeadline"/> scope, restoring the deadline that was there before.</summary>
+    public readonly struct DeadlineScope(long? previous) : IDisposable
+    {
+        public void Dispose() => Deadline.Value = previous;
+    }
+
+    /// <summary>The configured lock timeout, or less when a deadline leaves less time than that.</summary>
+    private int LockTimeoutMilliseconds()
+    {
+        if (Deadline.Value is not { } deadline)
+        {
+            return _options.LockTimeoutMilliseconds;
+        }
+
+        var left = (deadline - clock.GetTimestamp()) * 1000 / clock.TimestampFrequency;
+        if (left <= 0)
+        {
+            throw new DependencyUnavailableException("No time is left to finish this request; try again shortly.", retryAfterSeconds: 1);
+        }
+
+        return (int)Math.Min(_options.LockTimeoutMilliseconds, left);
     }
 
     /// <summary>
@@ -115,13 +173,18 @@ public sealed class Database(
     {
         for (var attempt = 1; ; attempt++)
         {
-            NpgsqlConnection? opened = null;
+            NpgsqlConnection? connection = null;
             try
             {
-                await using var connection = opened = await dataSource.OpenConnectionAsync(cancellationToken);
+                connection = await dataSource.OpenConnectionAsync(cancellationToken);
                 return await work(connection);
             }
-            catch (Exception e) when ((IsTransient(e) || IsBroken(opened)) && !cancellationToken.IsCancellationRequested)
+            catch (PostgresException e) when (IsRefusal(e, connection))
+            {
+                logger.LogWarning("The database refused the data in {Operation}: {SqlState} {Constraint}", operation, e.SqlState, e.ConstraintName);
+                throw new DatabaseRefusedException(operation, e);
+            }
+            catch (Exception e) when (IsTransient(e, connection) && !cancellationToken.IsCancellationRequested)
             {
                 if (attempt >= 2)
                 {
@@ -132,17 +195,27 @@ public sealed class Database(
                 logger.LogWarning(e, "Database connection failed in {Operation}; trying once more", operation);
                 dataSource.Clear();
             }
+            finally
+            {
+                if (connection is not null)
+                {
+                    await connection.DisposeAsync();
+                }
+            }
         }
     }
 
     /// <summary>
-    /// A connection the server or the network dropped mid-command. What is thrown then depends on
-    /// where the reader was (an IOException, or "the reader is closed" from a result grid), so the
-    /// connection's own state decides.
+    /// Whether a failure may go away by itself (a dropped connection, a server restarting, a pool
+    /// or server at its limit): decided by Npgsql's own transient flag, the SQLSTATE, and the
+    /// state of the connection, asked while it is still open. A connection the server or the
+    /// network dropped mid-command surfaces as whatever the reader was doing (an IOException,
+    /// "the reader is closed" from a result grid), so its state decides, not the exception.
+    /// Everything else the server answered is its answer: running it again changes nothing.
     /// </summary>
-    private static bool IsBroken(NpgsqlConnection? connection) =>
-        connection is not null && (connection.FullState.HasFlag(System.Data.ConnectionState.Broken) || connection.State == System.Data.ConnectionState.Closed);
+    internal static bool IsTransient(Exception e, NpgsqlConnection? connection) => IsTransient(e) || IsBroken(connection);
 
+    /// <summary>The same judgement from the exception alone, for a caller whose connection is already gone.</summary>
     internal static bool IsTransient(Exception e) => e switch
     {
         PostgresException pg => pg.IsTransient
@@ -154,6 +227,20 @@ public sealed class Database(
         _ => false,
     };
 
+    /// <summary>
+    /// The server refused the data it was given, on a connection that is still fine: a data
+    /// exception (class 22: a byte it cannot store, a value out of range), an integrity constraint
+    /// (class 23: a check, a foreign key, a not-null), or a value too large to index (54000).
+    /// </summary>
+    private static bool IsRefusal(PostgresException e, NpgsqlConnection? connection) =>
+        (e.SqlState.StartsWith("22", StringComparison.Ordinal) || e.SqlState.StartsWith("23", StringComparison.Ordinal)
+            || e.SqlState == PostgresErrorCodes.ProgramLimitExceeded)
+        && !IsBroken(connection);
+
+    /// <summary>Asked before the connection is disposed; a connection that was opened and is no longer open broke.</summary>
+    private static bool IsBroken(NpgsqlConnection? connection) =>
+        connection is not null && (connection.FullState.HasFlag(System.Data.ConnectionState.Broken) || connection.State == System.Data.ConnectionState.Closed);
+
     public void Dispose() => _slots.Dispose();
 }
 
@@ -162,4 +249,18 @@ public sealed class DependencyUnavailableException(string message, int retryAfte
     : Exception(message, inner)
 {
     public int RetryAfterSeconds { get; } = retryAfterSeconds;
+}
+
+/// <summary>
+/// The database answered and refused what it was given (a check or foreign key, a value it cannot
+/// store): running it again gives the same answer, so it is never retried and is not an outage.
+/// </summary>
+public sealed class DatabaseRefusedException(string operation, PostgresException inner)
+    : Exception($"The database refused the data in {operation}: {inner.SqlState} {inner.MessageText}", inner)
+{
+    public string SqlState { get; } = inner.SqlState;
+    public string? Constraint { get; } = inner.ConstraintName;
+
+    /// <summary>The server's primary message (the constraint or the kind of value); not its detail line, which quotes the whole row.</summary>
+    public string ServerMessage { get; } = inner.MessageText;
 }

@@ -18,6 +18,13 @@ public static class HttpFailures
             logger.LogWarning(e, "{Operation} answered 503: {Reason}", operation, e.Message);
             return Problems.Unavailable(e.Message, e.RetryAfterSeconds);
         }
+        catch (DatabaseRefusedException e)
+        {
+            // Validation lets nothing through that the schema refuses, so this is a gap between the
+            // two (or a provider's answer nobody validated): not an outage, and a retry gets the same answer.
+            logger.LogError(e, "{Operation}: the database refused the request's data ({SqlState})", operation, e.SqlState);
+            return Problems.ValueRefused();
+        }
         catch (RazorpayException e) when (e.Transient)
         {
             var retryAfter = (int)Math.Clamp(e.RetryAfter?.TotalSeconds ?? 5, 1, 60);

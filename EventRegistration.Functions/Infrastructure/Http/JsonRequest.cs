@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Unicode;
 
 namespace EventRegistration.Functions.Infrastructure.Http;
 
@@ -35,6 +36,13 @@ public sealed class JsonRequest : IDisposable
             {
                 document.Dispose();
                 problem = Problems.MalformedJson("The request body must be a JSON object.");
+                return null;
+            }
+
+            if (NotUnicodeAt(body) is { } offset)
+            {
+                document.Dispose();
+                problem = Problems.MalformedJson($"The request body holds text that is not valid Unicode (byte {offset + 1}): invalid UTF-8 or a lone surrogate escape.");
                 return null;
             }
 
@@ -76,6 +84,49 @@ public sealed class JsonRequest : IDisposable
         }
 
         return text;
+    }
+
+    /// <summary>
+    /// The parser checks structure, not text: a string holding bytes that are not UTF-8, or an
+    /// escaped lone surrogate ("\ud800"), parses, and reading it later throws wherever that
+    /// happens to be. Every string and property name is decoded here once, so whatever reads the
+    /// document afterwards (fields, entity deserialisation, the stored inbox copy) meets only text.
+    /// </summary>
+    /// <returns>The byte offset of the first string that is not Unicode, or null.</returns>
+    private static long? NotUnicodeAt(byte[] body)
+    {
+        if (!Utf8.IsValid(body))
+        {
+            // Outside strings the parser refuses anything but ASCII, so the fault is inside one.
+            var reader = new Utf8JsonReader(body, new JsonReaderOptions { MaxDepth = Options.MaxDepth });
+            while (reader.Read())
+            {
+                if (reader.TokenType is JsonTokenType.String or JsonTokenType.PropertyName && !Utf8.IsValid(reader.ValueSpan))
+                {
+                    return reader.TokenStartIndex;
+                }
+            }
+
+            return 0;
+        }
+
+        var escaped = new Utf8JsonReader(body, new JsonReaderOptions { MaxDepth = Options.MaxDepth });
+        while (escaped.Read())
+        {
+            if (escaped.TokenType is JsonTokenType.String or JsonTokenType.PropertyName && escaped.ValueIsEscaped)
+            {
+                try
+                {
+                    _ = escaped.GetString();
+                }
+                catch (InvalidOperationException)
+                {
+                    return escaped.TokenStartIndex;
+                }
+            }
+        }
+
+        return null;
     }
 
     private static string Describe(JsonException e) =>
