@@ -189,6 +189,8 @@ var appSettings = {
   Reconciliation__InboxGraceSeconds: '120'
   Reconciliation__StuckDeliveryMinutes: '15'
   Reconciliation__RefundCheckAfterMinutes: '60'
+  Reconciliation__RunDeadlineSeconds: '120'
+  Reconciliation__MaxConsecutiveFailures: '3'
   WhatsApp__BaseUrl: 'https://graph.facebook.com/'
   WhatsApp__ApiVersion: 'v21.0'
   WhatsApp__PhoneNumberId: whatsAppPhoneNumberId

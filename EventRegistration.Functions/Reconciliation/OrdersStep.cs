@@ -56,6 +56,8 @@ public sealed class OrdersStep(
 
     public string Name => "orders";
 
+    public bool CallsRazorpay => true;
+
     public async Task RunAsync(StepTally tally, CancellationToken cancellationToken)
     {
         var settings = options.Value;
@@ -68,12 +70,15 @@ public sealed class OrdersStep(
                 Limit = settings.BatchSize,
             })).ToList(), cancellationToken);
 
+        var streak = new FailureStreak(settings.MaxConsecutiveFailures);
         for (var i = 0; i < orders.Count; i++)
         {
             var (registrationId, orderId) = orders[i];
+            var stop = false;
             try
             {
                 var payments = await razorpay.GetOrderPaymentsAsync(orderId, cancellationToken);
+                streak.Succeeded();
                 foreach (var payment in payments.Items)
                 {
                     tally.Add(await ApplyAsync(orderId, payment, cancellationToken));
@@ -93,11 +98,19 @@ public sealed class OrdersStep(
             {
                 tally.Error();
                 logger.LogWarning(e, "Order {OrderId} of {RegistrationId} not reconciled; the next run tries again", orderId, registrationId);
+                stop = e is RazorpayException { Transient: true } or DependencyUnavailableException && streak.Failed();
             }
 
             // Checked or failed, the order goes to the back of the line.
             await database.RunAsync("reconcile_orders_mark", connection =>
                 connection.ExecuteAsync(MarkChecked, new { Id = registrationId, Now = clock.GetUtcNow().UtcDateTime }), cancellationToken);
+            if (stop)
+            {
+                tally.Add("deferred", orders.Count - i - 1);
+                logger.LogWarning("Razorpay failed {Failures} order checks in a row; the remaining {Deferred} orders wait for the next run",
+                    settings.MaxConsecutiveFailures, orders.Count - i - 1);
+                break;
+            }
         }
 
         var released = await database.RunAsync("reconcile_release_holds", connection =>

@@ -49,6 +49,17 @@ public sealed class ReconciliationOptions
     [Range(1, 7 * 24 * 60, ErrorMessage = "Reconciliation__RefundCheckAfterMinutes must be between 1 and 10080.")]
     public int RefundCheckAfterMinutes { get; set; } = 60;
 
+    /// <summary>
+    /// The run stops its steps after this long and closes its row, whatever Razorpay does. Keep it
+    /// well under host.json's functionTimeout (5 minutes), which kills the invocation outright.
+    /// </summary>
+    [Range(5, 240, ErrorMessage = "Reconciliation__RunDeadlineSeconds must be between 5 and 240 (well under the 5-minute functionTimeout).")]
+    public int RunDeadlineSeconds { get; set; } = 120;
+
+    /// <summary>A step that calls Razorpay stops after this many transient failures in a row; the rest waits for the next run.</summary>
+    [Range(1, 100, ErrorMessage = "Reconciliation__MaxConsecutiveFailures must be between 1 and 100.")]
+    public int MaxConsecutiveFailures { get; set; } = 3;
+
     public static bool IsValidSchedule(string? expression) =>
         !string.IsNullOrWhiteSpace(expression)
         && expression.Split(' ', StringSplitOptions.RemoveEmptyEntries).Length == 6

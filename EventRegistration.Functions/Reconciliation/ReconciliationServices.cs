@@ -18,14 +18,17 @@ public static class ReconciliationServices
             .Validate(o => o.Schedule.Length == 0 || ReconciliationOptions.IsValidSchedule(o.Schedule), ReconciliationOptions.ScheduleMessage)
             .Validate(o => o.Schedule.Length > 0, ReconciliationOptions.ScheduleMissingMessage);
 
-        // Order matters: dispatch what is committed, apply stored webhooks, then ask Razorpay, then
-        // refunds, stuck tickets, and the audit last so it sees what the others repaired.
+        // Run order: what needs only the database and the queue first — dispatch what is committed,
+        // apply stored webhooks, re-enqueue stuck tickets, audit the seat counts (each count moves in
+        // the same transaction as its registration, so the audit is true at any point) — then what
+        // asks Razorpay (the runner sorts on CallsRazorpay): orders, then refunds, which may be due
+        // from this run's confirmations. A slow Razorpay then costs only its own steps.
         services.AddSingleton<IReconciliationStep, OutboxStep>();
         services.AddSingleton<IReconciliationStep, InboxStep>();
-        services.AddSingleton<IReconciliationStep, OrdersStep>();
-        services.AddSingleton<IReconciliationStep, RefundsStep>();
         services.AddSingleton<IReconciliationStep, DeliveriesStep>();
         services.AddSingleton<IReconciliationStep, AuditStep>();
+        services.AddSingleton<IReconciliationStep, OrdersStep>();
+        services.AddSingleton<IReconciliationStep, RefundsStep>();
         services.AddSingleton<ReconciliationRunner>();
         return services;
     }

@@ -43,6 +43,26 @@ public sealed class ReconcileFunctionTests(TestApp app) : IClassFixture<TestApp>
     }
 
     [Fact]
+    public void The_run_deadline_stays_well_under_the_function_timeout()
+    {
+        var directory = new DirectoryInfo(AppContext.BaseDirectory);
+        while (!File.Exists(Path.Combine(directory!.FullName, "host.json")))
+        {
+            directory = directory.Parent;
+        }
+
+        using var host = JsonDocument.Parse(File.ReadAllText(Path.Combine(directory.FullName, "host.json")));
+        var functionTimeout = TimeSpan.Parse(host.RootElement.GetProperty("functionTimeout").GetString()!, System.Globalization.CultureInfo.InvariantCulture);
+        var longest = typeof(ReconciliationOptions).GetProperty(nameof(ReconciliationOptions.RunDeadlineSeconds))!
+            .GetCustomAttributes(typeof(System.ComponentModel.DataAnnotations.RangeAttribute), false)
+            .Cast<System.ComponentModel.DataAnnotations.RangeAttribute>().Single().Maximum;
+
+        // Room left after the deadline for the step under way to notice it and the row to be closed.
+        Assert.True(TimeSpan.FromSeconds((int)longest) <= functionTimeout - TimeSpan.FromMinutes(1));
+        Assert.True(TimeSpan.FromSeconds(new ReconciliationOptions().RunDeadlineSeconds) <= functionTimeout / 2);
+    }
+
+    [Fact]
     public async Task Without_the_setting_start_up_fails_naming_it()
     {
         // The host resolves %ReconciliationSchedule% from the app settings, not from the app's
