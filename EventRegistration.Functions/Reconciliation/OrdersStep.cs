@@ -3,6 +3,7 @@ using Dapper;
 using EventRegistration.Functions.Confirmation;
 using EventRegistration.Functions.Infrastructure.Database;
 using EventRegistration.Functions.Infrastructure.Razorpay;
+using EventRegistration.Functions.Infrastructure.Telemetry;
 using EventRegistration.Functions.Webhooks;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -74,6 +75,7 @@ public sealed class OrdersStep(
         for (var i = 0; i < orders.Count; i++)
         {
             var (registrationId, orderId) = orders[i];
+            using var orderScope = logger.BeginPaymentScope(registrationId: registrationId, orderId: orderId);
             var stop = false;
             try
             {
@@ -120,6 +122,7 @@ public sealed class OrdersStep(
 
     private async Task<string> ApplyAsync(string orderId, RazorpayPayment payment, CancellationToken cancellationToken)
     {
+        using var paymentScope = logger.BeginPaymentScope(paymentId: payment.Id);
         if (!RazorpayIds.IsPaymentId(payment.Id) || (payment.OrderId is not null && payment.OrderId != orderId))
         {
             logger.LogWarning("Razorpay listed a payment for order {OrderId} that does not belong to it; ignored", orderId);

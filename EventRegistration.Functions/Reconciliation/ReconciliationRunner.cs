@@ -79,6 +79,7 @@ public sealed class ReconciliationRunner(
         try
         {
             var runId = await RecordAsync(InsertRun, new { Now = Now(), Status = "running", IsPastDue = isPastDue }, cancellationToken);
+            using var runScope = logger.BeginPaymentScope(reconciliationRunId: runId);
             if (isPastDue)
             {
                 logger.LogInformation("Reconciliation run {RunId} is past due", runId);

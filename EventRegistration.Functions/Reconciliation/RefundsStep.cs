@@ -4,6 +4,7 @@ using EventRegistration.Functions.Anomalies;
 using EventRegistration.Functions.Confirmation;
 using EventRegistration.Functions.Infrastructure.Database;
 using EventRegistration.Functions.Infrastructure.Razorpay;
+using EventRegistration.Functions.Infrastructure.Telemetry;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -84,6 +85,7 @@ public sealed class RefundsStep(
         for (var i = 0; i < due.Count; i++)
         {
             var (paymentId, registrationId, disposition) = due[i];
+            using var paymentScope = logger.BeginPaymentScope(registrationId: registrationId, paymentId: paymentId);
             var receipt = "refund_" + paymentId;
             var notes = new Dictionary<string, string>
             {
@@ -162,6 +164,7 @@ public sealed class RefundsStep(
         var streak = new FailureStreak(settings.MaxConsecutiveFailures);
         foreach (var (paymentId, refundId) in requested)
         {
+            using var refundScope = logger.BeginPaymentScope(paymentId: paymentId, refundId: refundId);
             try
             {
                 var refund = await razorpay.GetRefundAsync(refundId, cancellationToken);
