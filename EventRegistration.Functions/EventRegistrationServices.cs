@@ -23,16 +23,15 @@ public static class EventRegistrationServices
     {
         DefaultTypeMap.MatchNamesWithUnderscores = true;
 
-        services.AddOptions<PostgresOptions>().BindConfiguration(PostgresOptions.Section).ValidateDataAnnotations()
-            .Validate(o => ConnectionStringParses(o.ConnectionString), "Postgres:ConnectionString is not a valid Npgsql connection string.")
-            .ValidateOnStart();
-        services.AddOptions<StorageOptions>().BindConfiguration(StorageOptions.Section)
-            .Configure(o => o.ConnectionString = configuration[StorageOptions.ConnectionSetting] ?? o.ConnectionString)
-            .ValidateDataAnnotations().ValidateOnStart();
-        services.AddOptions<RazorpayOptions>().BindConfiguration(RazorpayOptions.Section).ValidateDataAnnotations()
-            .Validate(o => o.WebhookSecretList.Count > 0, "Razorpay:WebhookSecrets must hold at least one secret.")
-            .ValidateOnStart();
-        services.AddOptions<OrderOptions>().BindConfiguration(OrderOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddAppSettings<PostgresOptions>(configuration, PostgresOptions.Section)
+            .Validate(o => o.ConnectionString.Length == 0 || ConnectionStringParses(o.ConnectionString),
+                "Postgres__ConnectionString is not a valid Npgsql connection string.");
+        services.AddAppSettings<StorageOptions>(configuration, StorageOptions.Section)
+            .Configure(o => o.ConnectionString = configuration[StorageOptions.ConnectionSetting] ?? o.ConnectionString);
+        services.AddAppSettings<RazorpayOptions>(configuration, RazorpayOptions.Section)
+            .Configure(o => o.WebhookSecrets = WebhookSecretSettings.Read(configuration))
+            .ValidateAll(_ => WebhookSecretSettings.Problems(configuration));
+        services.AddAppSettings<OrderOptions>(configuration, OrderOptions.Section);
 
         services.AddMetrics();
         services.AddSingleton<RegistrationMetrics>();
@@ -50,7 +49,7 @@ public static class EventRegistrationServices
                 http.Timeout = Timeout.InfiniteTimeSpan;
             })
             .AddStandardResilienceHandler()
-            .Configure((o, provider) =>
+            .Configure(o =>
             {
                 // Order creation and refunds are POSTs: retried by the caller (or the timer) with the
                 // same receipt or idempotency key, never blindly by the pipeline. GETs are retried
@@ -59,7 +58,7 @@ public static class EventRegistrationServices
                 o.Retry.MaxRetryAttempts = 2;
                 o.Retry.Delay = TimeSpan.FromMilliseconds(300);
                 o.Retry.UseJitter = true;
-                var timeout = TimeSpan.FromSeconds(provider.GetRequiredService<IOptions<RazorpayOptions>>().Value.TimeoutSeconds);
+                var timeout = TimeSpan.FromSeconds(Math.Clamp(AppSettings.Unvalidated<RazorpayOptions>(configuration, RazorpayOptions.Section).TimeoutSeconds, 1, 60));
                 o.AttemptTimeout.Timeout = timeout;
                 o.TotalRequestTimeout.Timeout = timeout * 3;
                 o.CircuitBreaker.SamplingDuration = TimeSpan.FromSeconds(Math.Max(30, 2 * timeout.TotalSeconds + 1));
@@ -69,7 +68,7 @@ public static class EventRegistrationServices
         services.AddSingleton<PaymentLedger>();
         services.AddSingleton<CreateOrderHandler>();
         services.AddSingleton<ConfirmCheckoutHandler>();
-        services.AddWebhooks();
+        services.AddWebhooks(configuration);
         services.AddReconciliation(configuration);
         services.AddTickets(configuration);
 

@@ -39,8 +39,12 @@ param razorpayKeyId string
 param razorpayKeySecret string
 
 @secure()
-@description('Webhook secret(s), comma-separated: current first, previous ones during a rotation.')
-param razorpayWebhookSecrets string
+@description('The webhook secret set in the Razorpay Dashboard, exactly as set there (commas allowed).')
+param razorpayWebhookSecret string
+
+@secure()
+@description('During a secret rotation only: the previous webhook secret, still accepted for redeliveries of older events. Empty otherwise.')
+param razorpayPreviousWebhookSecret string = ''
 
 @description('WhatsApp Cloud API phone-number id (numeric id of the sending number).')
 param whatsAppPhoneNumberId string
@@ -152,7 +156,8 @@ module keyVault 'app/keyvault.bicep' = {
     storageAccountName: storage.outputs.name
     postgresConnectionString: postgresConnectionString
     razorpayKeySecret: razorpayKeySecret
-    razorpayWebhookSecrets: razorpayWebhookSecrets
+    razorpayWebhookSecret: razorpayWebhookSecret
+    razorpayPreviousWebhookSecret: razorpayPreviousWebhookSecret
     whatsAppAccessToken: whatsAppAccessToken
     ticketSigningKeyPem: ticketSigningKeyPem
   }
@@ -168,7 +173,10 @@ var appSettings = {
   Postgres__LockTimeoutMilliseconds: '3000'
   Razorpay__KeyId: razorpayKeyId
   Razorpay__KeySecret: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.razorpayKeySecretUri})'
-  Razorpay__WebhookSecrets: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.razorpayWebhookSecretsUri})'
+  // One setting per secret (a configuration array): a secret may contain any character, commas included.
+  // The rotation slot is set to nothing outside a rotation; the app skips an empty entry.
+  Razorpay__WebhookSecrets__0: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.razorpayWebhookSecretUri})'
+  Razorpay__WebhookSecrets__1: empty(razorpayPreviousWebhookSecret) ? '' : '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.razorpayPreviousWebhookSecretUri})'
   Razorpay__BaseUrl: 'https://api.razorpay.com/'
   Razorpay__TimeoutSeconds: '10'
   Razorpay__MaxBodyBytes: '262144'
@@ -183,6 +191,8 @@ var appSettings = {
   Reconciliation__InboxGraceSeconds: '120'
   Reconciliation__StuckDeliveryMinutes: '15'
   Reconciliation__RefundCheckAfterMinutes: '60'
+  Reconciliation__RunDeadlineSeconds: '120'
+  Reconciliation__MaxConsecutiveFailures: '3'
   WhatsApp__BaseUrl: 'https://graph.facebook.com/'
   WhatsApp__ApiVersion: 'v21.0'
   WhatsApp__PhoneNumberId: whatsAppPhoneNumberId

@@ -1,5 +1,7 @@
 using EventRegistration.Functions.Infrastructure.Configuration;
+using System.Diagnostics;
 using EventRegistration.Functions.Infrastructure.Http;
+using EventRegistration.Functions.Infrastructure.Telemetry;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Azure.Functions.Worker;
@@ -48,7 +50,21 @@ public sealed class CreateOrderFunction(CreateOrderHandler handler, IOptions<Raz
             return Problems.InvalidField("memberId", "'memberId' must be a UUID.");
         }
 
+        using var scope = logger.BeginPaymentScope(eventId: eventGuid);
         return await HttpFailures.GuardAsync(logger, nameof(CreateOrder),
-            () => handler.HandleAsync(eventGuid, memberId, cancellationToken));
+            async () => ToHttp(await handler.HandleAsync(eventGuid, memberId, cancellationToken)));
     }
+
+    /// <summary>Every outcome of an order request and its answer, in one place.</summary>
+    private static ApiResult ToHttp(CreateOrderOutcome outcome) => outcome switch
+    {
+        CreateOrderOutcome.Created created => ApiResult.Created(created.Order),
+        CreateOrderOutcome.Reused reused => ApiResult.Ok(reused.Order),
+        CreateOrderOutcome.EventNotFound => Problems.EventNotFound(),
+        CreateOrderOutcome.EventNotOpen notOpen => Problems.EventNotOpen(notOpen.Status),
+        CreateOrderOutcome.MemberNotFound => Problems.MemberNotFound(),
+        CreateOrderOutcome.AlreadyRegistered registered => Problems.AlreadyRegistered(registered.RegistrationId, registered.Status),
+        CreateOrderOutcome.EventFull => Problems.EventFull(),
+        _ => throw new UnreachableException($"CreateOrder has no answer for {outcome.GetType().Name}."),
+    };
 }

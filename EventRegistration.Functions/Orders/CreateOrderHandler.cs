@@ -2,21 +2,20 @@ using System.Globalization;
 using Dapper;
 using EventRegistration.Functions.Infrastructure.Configuration;
 using EventRegistration.Functions.Infrastructure.Database;
-using EventRegistration.Functions.Infrastructure.Http;
 using EventRegistration.Functions.Infrastructure.Razorpay;
+using EventRegistration.Functions.Infrastructure.Telemetry;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Npgsql;
 
 namespace EventRegistration.Functions.Orders;
 
-public sealed record OrderCreated(
-    Guid RegistrationId, Guid EventId, Guid MemberId, string OrderId, long Amount, string Currency, string KeyId, DateTime HoldExpiresAt);
-
 /// <summary>
 /// Holds a seat and creates the Razorpay order for it. The seat is taken under the event's row
 /// lock; the Razorpay call happens after that transaction, and the order id is stored only if
 /// the registration has none yet, so a retry after a failure or a lost answer reuses it.
+/// A member's registration that was refunded in whole is history: a new order makes a new
+/// registration (its own order, hold and ticket) beside it, see docs/design.md.
 /// </summary>
 public sealed class CreateOrderHandler(
     Database database,
@@ -29,9 +28,10 @@ public sealed class CreateOrderHandler(
     private const string LockEvent = "select id, status, capacity, attendee_count, price_paise, currency from events where id = @EventId for update";
     private const string MemberExists = "select exists (select 1 from members where id = @MemberId)";
 
+    /// <summary>The member's live registration: at most one is not refunded (unique index event_registrations_one_live_per_member).</summary>
     private const string LockRegistration = """
         select id, status, order_id, hold_expires_at, amount_paise, currency
-          from event_registrations where event_id = @EventId and member_id = @MemberId for update
+          from event_registrations where event_id = @EventId and member_id = @MemberId and status <> 'refunded' for update
         """;
 
     private const string InsertRegistration = """
@@ -48,15 +48,16 @@ public sealed class CreateOrderHandler(
         select order_id from event_registrations where id = @Id;
         """;
 
-    public async Task<ApiResult> HandleAsync(Guid eventId, Guid memberId, CancellationToken cancellationToken)
+    public async Task<CreateOrderOutcome> HandleAsync(Guid eventId, Guid memberId, CancellationToken cancellationToken)
     {
         var hold = await database.InTransactionAsync("create_order",
             (connection, transaction) => HoldSeatAsync(connection, transaction, eventId, memberId), cancellationToken);
-        if (hold.Problem is not null)
+        if (hold.Refusal is not null)
         {
-            return hold.Problem;
+            return hold.Refusal;
         }
 
+        using var registrationScope = logger.BeginPaymentScope(registrationId: hold.RegistrationId, orderId: hold.OrderId);
         var orderId = hold.OrderId;
         var created = false;
         if (orderId is null)
@@ -79,7 +80,14 @@ public sealed class CreateOrderHandler(
 
         var answer = new OrderCreated(hold.RegistrationId, eventId, memberId, orderId, hold.AmountPaise, hold.Currency,
             razorpayOptions.Value.KeyId, hold.HoldExpiresAt);
-        return created ? ApiResult.Created(answer) : ApiResult.Ok(answer);
+        if (!created)
+        {
+            return new CreateOrderOutcome.Reused(answer);
+        }
+
+        using var orderScope = logger.BeginPaymentScope(orderId: orderId);
+        logger.LogInformation("Order {OrderId} created for {RegistrationId}, seat held until {HoldExpiresAt:o}", orderId, hold.RegistrationId, hold.HoldExpiresAt);
+        return new CreateOrderOutcome.Created(answer);
     }
 
     /// <summary>Razorpay's receipt: at most 40 characters, one per registration.</summary>
@@ -92,23 +100,24 @@ public sealed class CreateOrderHandler(
         var ev = await connection.QuerySingleOrDefaultAsync<EventRow>(LockEvent, new { EventId = eventId }, transaction);
         if (ev is null)
         {
-            return SeatHold.Refused(Problems.EventNotFound());
+            return SeatHold.Refused(new CreateOrderOutcome.EventNotFound());
         }
 
         if (ev.Status != "open")
         {
-            return SeatHold.Refused(Problems.EventNotOpen(ev.Status));
+            return SeatHold.Refused(new CreateOrderOutcome.EventNotOpen(ev.Status));
         }
 
         if (!await connection.ExecuteScalarAsync<bool>(MemberExists, new { MemberId = memberId }, transaction))
         {
-            return SeatHold.Refused(Problems.MemberNotFound());
+            return SeatHold.Refused(new CreateOrderOutcome.MemberNotFound());
         }
 
         var existing = await connection.QuerySingleOrDefaultAsync<ExistingRow>(LockRegistration, new { EventId = eventId, MemberId = memberId }, transaction);
-        if (existing is { Status: "paid" or "refund_due" or "refunded" })
+        // Refund due: the member's money is still on its way back; they may buy again once it is.
+        if (existing is { Status: "paid" or "refund_due" })
         {
-            return SeatHold.Refused(Problems.AlreadyRegistered(existing.Id, existing.Status));
+            return SeatHold.Refused(new CreateOrderOutcome.AlreadyRegistered(existing.Id, existing.Status));
         }
 
         if (existing is { Status: "pending" } && existing.HoldExpiresAt > now)
@@ -122,7 +131,7 @@ public sealed class CreateOrderHandler(
             var otherHolds = await SeatHolds.CountOthersAsync(connection, transaction, eventId, registrationId, now);
             if (ev.AttendeeCount + otherHolds >= capacity)
             {
-                return SeatHold.Refused(Problems.EventFull());
+                return SeatHold.Refused(new CreateOrderOutcome.EventFull());
             }
         }
 
@@ -147,9 +156,9 @@ public sealed class CreateOrderHandler(
         return new SeatHold(existing.Id, existing.OrderId, existing.AmountPaise, existing.Currency, holdUntil, null);
     }
 
-    private sealed record SeatHold(Guid RegistrationId, string? OrderId, long AmountPaise, string Currency, DateTime HoldExpiresAt, ApiResult? Problem)
+    private sealed record SeatHold(Guid RegistrationId, string? OrderId, long AmountPaise, string Currency, DateTime HoldExpiresAt, CreateOrderOutcome? Refusal)
     {
-        public static SeatHold Refused(ApiResult problem) => new(Guid.Empty, null, 0, "", default, problem);
+        public static SeatHold Refused(CreateOrderOutcome refusal) => new(Guid.Empty, null, 0, "", default, refusal);
     }
 
     private sealed class EventRow

@@ -3,6 +3,7 @@ using Dapper;
 using EventRegistration.Functions.Confirmation;
 using EventRegistration.Functions.Infrastructure.Database;
 using EventRegistration.Functions.Infrastructure.Razorpay;
+using EventRegistration.Functions.Infrastructure.Telemetry;
 using EventRegistration.Functions.Webhooks;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -56,6 +57,8 @@ public sealed class OrdersStep(
 
     public string Name => "orders";
 
+    public bool CallsRazorpay => true;
+
     public async Task RunAsync(StepTally tally, CancellationToken cancellationToken)
     {
         var settings = options.Value;
@@ -68,12 +71,16 @@ public sealed class OrdersStep(
                 Limit = settings.BatchSize,
             })).ToList(), cancellationToken);
 
+        var streak = new FailureStreak(settings.MaxConsecutiveFailures);
         for (var i = 0; i < orders.Count; i++)
         {
             var (registrationId, orderId) = orders[i];
+            using var orderScope = logger.BeginPaymentScope(registrationId: registrationId, orderId: orderId);
+            var stop = false;
             try
             {
                 var payments = await razorpay.GetOrderPaymentsAsync(orderId, cancellationToken);
+                streak.Succeeded();
                 foreach (var payment in payments.Items)
                 {
                     tally.Add(await ApplyAsync(orderId, payment, cancellationToken));
@@ -93,11 +100,19 @@ public sealed class OrdersStep(
             {
                 tally.Error();
                 logger.LogWarning(e, "Order {OrderId} of {RegistrationId} not reconciled; the next run tries again", orderId, registrationId);
+                stop = e is RazorpayException { Transient: true } or DependencyUnavailableException && streak.Failed();
             }
 
             // Checked or failed, the order goes to the back of the line.
             await database.RunAsync("reconcile_orders_mark", connection =>
                 connection.ExecuteAsync(MarkChecked, new { Id = registrationId, Now = clock.GetUtcNow().UtcDateTime }), cancellationToken);
+            if (stop)
+            {
+                tally.Add("deferred", orders.Count - i - 1);
+                logger.LogWarning("Razorpay failed {Failures} order checks in a row; the remaining {Deferred} orders wait for the next run",
+                    settings.MaxConsecutiveFailures, orders.Count - i - 1);
+                break;
+            }
         }
 
         var released = await database.RunAsync("reconcile_release_holds", connection =>
@@ -107,6 +122,7 @@ public sealed class OrdersStep(
 
     private async Task<string> ApplyAsync(string orderId, RazorpayPayment payment, CancellationToken cancellationToken)
     {
+        using var paymentScope = logger.BeginPaymentScope(paymentId: payment.Id);
         if (!RazorpayIds.IsPaymentId(payment.Id) || (payment.OrderId is not null && payment.OrderId != orderId))
         {
             logger.LogWarning("Razorpay listed a payment for order {OrderId} that does not belong to it; ignored", orderId);

@@ -3,7 +3,7 @@ using Microsoft.Azure.Functions.Worker;
 namespace EventRegistration.Functions.Reconciliation;
 
 /// <summary>
-/// The timer (app setting <c>ReconciliationSchedule</c>, six-field NCRONTAB, UTC; default every
+/// The timer (app setting <c>ReconciliationSchedule</c>, required, six-field NCRONTAB, UTC; every
 /// five minutes). The host runs one instance of a timer at a time across the app; the runner's
 /// advisory lock also covers a manual or past-due run overlapping a scheduled one.
 /// </summary>

@@ -12,41 +12,53 @@ public sealed class ReconciliationOptions
 {
     public const string Section = "Reconciliation";
     public const string ScheduleSetting = "ReconciliationSchedule";
-    public const string DefaultSchedule = "0 */5 * * * *";
+    public const string ScheduleMissingMessage =
+        "ReconciliationSchedule is required: the Functions host reads the Reconcile timer's schedule (%ReconciliationSchedule%) from this app setting, and without it the timer never fires. Set it to a six-field NCRONTAB expression, UTC, for example \"0 */5 * * * *\".";
 
     public const string ScheduleMessage =
         "ReconciliationSchedule must be a six-field NCRONTAB expression (second minute hour day month day-of-week, UTC), for example \"0 */5 * * * *\".";
 
-    /// <summary>Read from <c>ReconciliationSchedule</c>; validated here so a typo fails start-up, not the first tick.</summary>
-    public string Schedule { get; set; } = DefaultSchedule;
+    /// <summary>Read from <c>ReconciliationSchedule</c>; validated here so a typo or a missing setting fails start-up, not the first tick.</summary>
+    public string Schedule { get; set; } = "";
 
     /// <summary>Most items one step handles in one run; the rest wait for the next run.</summary>
-    [Range(1, 1000, ErrorMessage = "Reconciliation:BatchSize must be between 1 and 1000.")]
+    [Range(1, 1000, ErrorMessage = "Reconciliation__BatchSize must be between 1 and 1000.")]
     public int BatchSize { get; set; } = 100;
 
     /// <summary>A pending order is asked about only after the browser and the webhook had this long.</summary>
-    [Range(1, 24 * 60, ErrorMessage = "Reconciliation:OrderCheckAfterMinutes must be between 1 and 1440.")]
+    [Range(1, 24 * 60, ErrorMessage = "Reconciliation__OrderCheckAfterMinutes must be between 1 and 1440.")]
     public int OrderCheckAfterMinutes { get; set; } = 5;
 
     /// <summary>Orders older than this are no longer asked about (an operator's case by then).</summary>
-    [Range(1, 24 * 30, ErrorMessage = "Reconciliation:OrderHorizonHours must be between 1 and 720.")]
+    [Range(1, 24 * 30, ErrorMessage = "Reconciliation__OrderHorizonHours must be between 1 and 720.")]
     public int OrderHorizonHours { get; set; } = 48;
 
     /// <summary>An outbox row younger than this may still be on its way from the confirming request.</summary>
-    [Range(0, 3600, ErrorMessage = "Reconciliation:OutboxGraceSeconds must be between 0 and 3600.")]
+    [Range(0, 3600, ErrorMessage = "Reconciliation__OutboxGraceSeconds must be between 0 and 3600.")]
     public int OutboxGraceSeconds { get; set; } = 60;
 
     /// <summary>A stored, unprocessed webhook younger than this may still be in its own request.</summary>
-    [Range(0, 3600, ErrorMessage = "Reconciliation:InboxGraceSeconds must be between 0 and 3600.")]
+    [Range(0, 3600, ErrorMessage = "Reconciliation__InboxGraceSeconds must be between 0 and 3600.")]
     public int InboxGraceSeconds { get; set; } = 120;
 
     /// <summary>A delivery queued or sending for longer than this (with its message long on the queue) is re-enqueued.</summary>
-    [Range(1, 24 * 60, ErrorMessage = "Reconciliation:StuckDeliveryMinutes must be between 1 and 1440.")]
+    [Range(1, 24 * 60, ErrorMessage = "Reconciliation__StuckDeliveryMinutes must be between 1 and 1440.")]
     public int StuckDeliveryMinutes { get; set; } = 15;
 
     /// <summary>A refund requested this long ago without a refund.processed webhook is looked up at Razorpay.</summary>
-    [Range(1, 7 * 24 * 60, ErrorMessage = "Reconciliation:RefundCheckAfterMinutes must be between 1 and 10080.")]
+    [Range(1, 7 * 24 * 60, ErrorMessage = "Reconciliation__RefundCheckAfterMinutes must be between 1 and 10080.")]
     public int RefundCheckAfterMinutes { get; set; } = 60;
+
+    /// <summary>
+    /// The run stops its steps after this long and closes its row, whatever Razorpay does. Keep it
+    /// well under host.json's functionTimeout (5 minutes), which kills the invocation outright.
+    /// </summary>
+    [Range(5, 240, ErrorMessage = "Reconciliation__RunDeadlineSeconds must be between 5 and 240 (well under the 5-minute functionTimeout).")]
+    public int RunDeadlineSeconds { get; set; } = 120;
+
+    /// <summary>A step that calls Razorpay stops after this many transient failures in a row; the rest waits for the next run.</summary>
+    [Range(1, 100, ErrorMessage = "Reconciliation__MaxConsecutiveFailures must be between 1 and 100.")]
+    public int MaxConsecutiveFailures { get; set; } = 3;
 
     public static bool IsValidSchedule(string? expression) =>
         !string.IsNullOrWhiteSpace(expression)

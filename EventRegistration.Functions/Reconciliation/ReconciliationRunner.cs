@@ -4,6 +4,7 @@ using Dapper;
 using EventRegistration.Functions.Infrastructure.Database;
 using EventRegistration.Functions.Infrastructure.Telemetry;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Npgsql;
 
 namespace EventRegistration.Functions.Reconciliation;
@@ -23,11 +24,16 @@ public sealed record ReconciliationRunResult(long RunId, string Status, IReadOnl
 /// session), and it goes away with the transaction if the process dies. The lock transaction
 /// writes nothing, so it holds back no vacuum; the run's own rows are written on other
 /// connections. Each step is bounded by <see cref="ReconciliationOptions.BatchSize"/> and
-/// independent: a step that throws is logged and counted, the next one runs.
+/// independent: a step that throws is logged and counted, the next one runs. Steps that need no
+/// Razorpay run first. The run has a deadline (<see cref="ReconciliationOptions.RunDeadlineSeconds"/>,
+/// well under the function timeout): when it passes, or the host cancels the invocation, the step
+/// under way is cut short, the rest are recorded as not run, and the run row is closed
+/// (<c>timed_out</c> / <c>cancelled</c>) on a token of its own, never left <c>running</c>.
 /// </summary>
 public sealed class ReconciliationRunner(
     Database database,
     IEnumerable<IReconciliationStep> steps,
+    IOptions<ReconciliationOptions> options,
     RegistrationMetrics metrics,
     TimeProvider clock,
     ILogger<ReconciliationRunner> logger)
@@ -50,7 +56,11 @@ public sealed class ReconciliationRunner(
          where id = @Id
         """;
 
-    private readonly IReadOnlyList<IReconciliationStep> _steps = steps.ToList();
+    /// <summary>How long closing the run row may take once the run's own token has ended.</summary>
+    private static readonly TimeSpan CloseTimeout = TimeSpan.FromSeconds(10);
+
+    // OrderBy is stable: within each group the registration order holds.
+    private readonly IReadOnlyList<IReconciliationStep> _steps = steps.OrderBy(s => s.CallsRazorpay).ToList();
 
     public async Task<ReconciliationRunResult> RunAsync(bool isPastDue, CancellationToken cancellationToken)
     {
@@ -69,22 +79,40 @@ public sealed class ReconciliationRunner(
         try
         {
             var runId = await RecordAsync(InsertRun, new { Now = Now(), Status = "running", IsPastDue = isPastDue }, cancellationToken);
+            using var runScope = logger.BeginPaymentScope(reconciliationRunId: runId);
             if (isPastDue)
             {
                 logger.LogInformation("Reconciliation run {RunId} is past due", runId);
             }
 
+            using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(options.Value.RunDeadlineSeconds), clock);
+            using var run = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
             var tallies = new List<StepTally>();
             foreach (var step in _steps)
             {
-                tallies.Add(await RunStepAsync(runId, step, cancellationToken));
+                if (run.IsCancellationRequested)
+                {
+                    var skipped = new StepTally(step.Name);
+                    skipped.Add("not_run");
+                    tallies.Add(skipped);
+                    continue;
+                }
+
+                tallies.Add(await RunStepAsync(runId, step, run.Token));
             }
 
             var summary = tallies.ToDictionary(t => t.Step, t => t.Counts, StringComparer.Ordinal);
             var errors = tallies.Sum(t => t.Errors);
-            var status = errors == 0 ? "completed" : "completed_with_errors";
+            var status = cancellationToken.IsCancellationRequested ? "cancelled"
+                : deadline.IsCancellationRequested ? "timed_out"
+                : errors == 0 ? "completed" : "completed_with_errors";
             var summaryJson = JsonSerializer.Serialize(summary, Json);
-            await FinishAsync(new { Id = runId, Now = Now(), Status = status, Summary = summaryJson, ErrorCount = errors }, cancellationToken);
+
+            // The row is closed whatever ended the run: not on the run's token, which may be the one that ended it.
+            using (var closing = new CancellationTokenSource(CloseTimeout))
+            {
+                await FinishAsync(new { Id = runId, Now = Now(), Status = status, Summary = summaryJson, ErrorCount = errors }, closing.Token);
+            }
 
             metrics.ReconciliationRun(status);
             logger.LogInformation("Reconciliation run {RunId} {Status} in {ElapsedMs} ms with {ErrorCount} errors: {Summary}",
@@ -110,7 +138,13 @@ public sealed class ReconciliationRunner(
         {
             await step.RunAsync(tally, cancellationToken);
         }
-        catch (Exception e) when (!cancellationToken.IsCancellationRequested)
+        catch (Exception) when (cancellationToken.IsCancellationRequested)
+        {
+            // Whatever the step was doing is either committed or rolled back; the next run goes on from there.
+            tally.Add("cut_short");
+            logger.LogWarning("Reconciliation run {RunId}: step {Step} cut short by the run's deadline or the host's cancellation", runId, step.Name);
+        }
+        catch (Exception e)
         {
             tally.Error();
             logger.LogError(e, "Reconciliation run {RunId}: step {Step} failed; the next steps still run", runId, step.Name);

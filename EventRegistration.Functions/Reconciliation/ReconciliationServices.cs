@@ -1,3 +1,4 @@
+using EventRegistration.Functions.Infrastructure.Configuration;
 using EventRegistration.Functions.Reconciliation;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -10,20 +11,24 @@ public static class ReconciliationServices
     /// <summary>The reconciliation timer's handler, its steps (in run order) and its settings.</summary>
     public static IServiceCollection AddReconciliation(this IServiceCollection services, IConfiguration configuration)
     {
-        services.AddOptions<ReconciliationOptions>().BindConfiguration(ReconciliationOptions.Section)
-            .Configure(o => o.Schedule = configuration[ReconciliationOptions.ScheduleSetting] ?? ReconciliationOptions.DefaultSchedule)
-            .ValidateDataAnnotations()
-            .Validate(o => ReconciliationOptions.IsValidSchedule(o.Schedule), ReconciliationOptions.ScheduleMessage)
-            .ValidateOnStart();
+        // No default for the schedule: the Functions host resolves %ReconciliationSchedule% from the app
+        // settings, not from this app, so without the setting the timer would never fire.
+        services.AddAppSettings<ReconciliationOptions>(configuration, ReconciliationOptions.Section)
+            .Configure(o => o.Schedule = configuration[ReconciliationOptions.ScheduleSetting] ?? "")
+            .Validate(o => o.Schedule.Length == 0 || ReconciliationOptions.IsValidSchedule(o.Schedule), ReconciliationOptions.ScheduleMessage)
+            .Validate(o => o.Schedule.Length > 0, ReconciliationOptions.ScheduleMissingMessage);
 
-        // Order matters: dispatch what is committed, apply stored webhooks, then ask Razorpay, then
-        // refunds, stuck tickets, and the audit last so it sees what the others repaired.
+        // Run order: what needs only the database and the queue first — dispatch what is committed,
+        // apply stored webhooks, re-enqueue stuck tickets, audit the seat counts (each count moves in
+        // the same transaction as its registration, so the audit is true at any point) — then what
+        // asks Razorpay (the runner sorts on CallsRazorpay): orders, then refunds, which may be due
+        // from this run's confirmations. A slow Razorpay then costs only its own steps.
         services.AddSingleton<IReconciliationStep, OutboxStep>();
         services.AddSingleton<IReconciliationStep, InboxStep>();
-        services.AddSingleton<IReconciliationStep, OrdersStep>();
-        services.AddSingleton<IReconciliationStep, RefundsStep>();
         services.AddSingleton<IReconciliationStep, DeliveriesStep>();
         services.AddSingleton<IReconciliationStep, AuditStep>();
+        services.AddSingleton<IReconciliationStep, OrdersStep>();
+        services.AddSingleton<IReconciliationStep, RefundsStep>();
         services.AddSingleton<ReconciliationRunner>();
         return services;
     }

@@ -8,6 +8,9 @@ public interface IReconciliationStep
     /// <summary>The step's name in the run summary, the log and the metrics.</summary>
     string Name { get; }
 
+    /// <summary>Steps that call Razorpay run after the others, so a slow Razorpay cannot starve them.</summary>
+    bool CallsRazorpay => false;
+
     Task RunAsync(StepTally tally, CancellationToken cancellationToken);
 }
 

@@ -4,6 +4,7 @@ using EventRegistration.Functions.Anomalies;
 using EventRegistration.Functions.Confirmation;
 using EventRegistration.Functions.Infrastructure.Database;
 using EventRegistration.Functions.Infrastructure.Razorpay;
+using EventRegistration.Functions.Infrastructure.Telemetry;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -59,6 +60,8 @@ public sealed class RefundsStep(
 
     public string Name => "refunds";
 
+    public bool CallsRazorpay => true;
+
     /// <summary>Razorpay's key: 10+ characters of [A-Za-z0-9_-]; one refund per payment, so the payment id decides it.</summary>
     public static string IdempotencyKey(string paymentId) => "evreg-refund-" + paymentId;
 
@@ -78,9 +81,11 @@ public sealed class RefundsStep(
             (await connection.QueryAsync<(string PaymentId, Guid? RegistrationId, string Disposition)>(FindDue, new { Limit = settings.BatchSize })).ToList(),
             cancellationToken);
 
+        var streak = new FailureStreak(settings.MaxConsecutiveFailures);
         for (var i = 0; i < due.Count; i++)
         {
             var (paymentId, registrationId, disposition) = due[i];
+            using var paymentScope = logger.BeginPaymentScope(registrationId: registrationId, paymentId: paymentId);
             var receipt = "refund_" + paymentId;
             var notes = new Dictionary<string, string>
             {
@@ -92,6 +97,7 @@ public sealed class RefundsStep(
             try
             {
                 var refund = await razorpay.RefundAsync(paymentId, IdempotencyKey(paymentId), receipt.Length > 40 ? receipt[..40] : receipt, notes, cancellationToken);
+                streak.Succeeded();
                 await database.RunAsync("reconcile_refund_requested", connection => connection.ExecuteAsync(MarkRequested,
                     new { PaymentId = paymentId, RefundId = refund.Id, Now = Now() }), cancellationToken);
                 tally.Add("requested");
@@ -134,6 +140,13 @@ public sealed class RefundsStep(
                 tally.Error();
                 logger.LogWarning(e, "Refund of {PaymentId} not requested; the next run tries again with the same key", paymentId);
                 await NoteAsync(paymentId, e.Message, cancellationToken);
+                if (e is RazorpayException { Transient: true } or DependencyUnavailableException && streak.Failed())
+                {
+                    tally.Add("deferred", due.Count - i - 1);
+                    logger.LogWarning("Razorpay failed {Failures} refund requests in a row; the remaining {Deferred} wait for the next run",
+                        settings.MaxConsecutiveFailures, due.Count - i - 1);
+                    return false;
+                }
             }
         }
 
@@ -148,11 +161,14 @@ public sealed class RefundsStep(
             (await connection.QueryAsync<(string PaymentId, string RefundId)>(FindRequested, new { Before = before, Limit = settings.BatchSize })).ToList(),
             cancellationToken);
 
+        var streak = new FailureStreak(settings.MaxConsecutiveFailures);
         foreach (var (paymentId, refundId) in requested)
         {
+            using var refundScope = logger.BeginPaymentScope(paymentId: paymentId, refundId: refundId);
             try
             {
                 var refund = await razorpay.GetRefundAsync(refundId, cancellationToken);
+                streak.Succeeded();
                 switch (refund.Status)
                 {
                     case "processed":
@@ -178,6 +194,11 @@ public sealed class RefundsStep(
             {
                 tally.Error();
                 logger.LogWarning(e, "Refund {RefundId} of {PaymentId} not checked; the next run tries again", refundId, paymentId);
+                if (e is RazorpayException { Transient: true } or DependencyUnavailableException && streak.Failed())
+                {
+                    logger.LogWarning("Razorpay failed {Failures} refund checks in a row; the rest wait for the next run", settings.MaxConsecutiveFailures);
+                    return;
+                }
             }
         }
     }

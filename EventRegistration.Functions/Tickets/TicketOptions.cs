@@ -11,11 +11,11 @@ public sealed class TicketOptions
     /// ECDSA P-256 private key (PEM, PKCS#8 or SEC1) that signs the ticket tokens in the QR codes.
     /// From Key Vault in Azure; the sample value is a throwaway for local use only.
     /// </summary>
-    [Required(ErrorMessage = "Tickets:SigningKeyPem (app setting Tickets__SigningKeyPem) is required: an ECDSA P-256 private key in PEM.")]
+    [Required(ErrorMessage = "Tickets__SigningKeyPem is required: an ECDSA P-256 private key in PEM.")]
     public string SigningKeyPem { get; set; } = "";
 
     /// <summary>Blob lease on ticket-locks/{registrationId}; renewed every third of it.</summary>
-    [Range(15, 60, ErrorMessage = "Tickets:LeaseSeconds must be between 15 and 60 (the blob lease limits).")]
+    [Range(15, 60, ErrorMessage = "Tickets__LeaseSeconds must be between 15 and 60 (the blob lease limits).")]
     public int LeaseSeconds { get; set; } = 30;
 
     /// <summary>
@@ -24,25 +24,25 @@ public sealed class TicketOptions
     /// than this, so an attempt that may still be in flight (a paused worker outliving its lease) has
     /// certainly ended. Keep it above the lease plus both WhatsApp timeouts.
     /// </summary>
-    [Range(30, 3600, ErrorMessage = "Tickets:ResendUnfinishedAfterSeconds must be between 30 and 3600.")]
+    [Range(30, 3600, ErrorMessage = "Tickets__ResendUnfinishedAfterSeconds must be between 30 and 3600.")]
     public int ResendUnfinishedAfterSeconds { get; set; } = 60;
 
     /// <summary>
     /// Send attempts after which a delivery is given up as failed. With the default backoff
     /// (30 s doubling, capped at 30 min) the 12th attempt comes about three hours after the first.
     /// </summary>
-    [Range(1, 50, ErrorMessage = "Tickets:MaxAttempts must be between 1 and 50.")]
+    [Range(1, 50, ErrorMessage = "Tickets__MaxAttempts must be between 1 and 50.")]
     public int MaxAttempts { get; set; } = 12;
 
     /// <summary>The pause after the first failed attempt; it doubles with each attempt (see DeliveryRetryPolicy).</summary>
-    [Range(5, 600, ErrorMessage = "Tickets:RetryBaseSeconds must be between 5 and 600.")]
+    [Range(5, 600, ErrorMessage = "Tickets__RetryBaseSeconds must be between 5 and 600.")]
     public int RetryBaseSeconds { get; set; } = 30;
 
     /// <summary>The longest pause the doubling reaches; a Retry-After from WhatsApp may ask for more (up to a day).</summary>
-    [Range(60, 86400, ErrorMessage = "Tickets:RetryMaxDelaySeconds must be between 60 and 86400.")]
+    [Range(60, 86400, ErrorMessage = "Tickets__RetryMaxDelaySeconds must be between 60 and 86400.")]
     public int RetryMaxDelaySeconds { get; set; } = 1800;
 
     /// <summary>IANA time zone in which the event date is written in the message.</summary>
-    [Required(ErrorMessage = "Tickets:EventTimeZone is required (IANA id such as Asia/Kolkata).")]
+    [Required(ErrorMessage = "Tickets__EventTimeZone is required (IANA id such as Asia/Kolkata).")]
     public string EventTimeZone { get; set; } = "Asia/Kolkata";
 }

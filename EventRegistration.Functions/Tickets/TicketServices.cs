@@ -1,3 +1,4 @@
+using EventRegistration.Functions.Infrastructure.Configuration;
 using EventRegistration.Functions.Infrastructure.WhatsApp;
 using EventRegistration.Functions.Tickets;
 using Microsoft.Extensions.Configuration;
@@ -13,13 +14,12 @@ public static class TicketServices
 {
     public static IServiceCollection AddTickets(this IServiceCollection services, IConfiguration configuration)
     {
-        services.AddOptions<WhatsAppOptions>().BindConfiguration(WhatsAppOptions.Section).ValidateDataAnnotations().ValidateOnStart();
-        services.AddOptions<TicketOptions>().BindConfiguration(TicketOptions.Section).ValidateDataAnnotations()
-            .Validate(o => TicketSigner.IsValid(o.SigningKeyPem), "Tickets:SigningKeyPem must be an ECDSA P-256 private key in PEM (-----BEGIN PRIVATE KEY----- or -----BEGIN EC PRIVATE KEY-----).")
-            .Validate(o => TimeZoneKnown(o.EventTimeZone), "Tickets:EventTimeZone must be a time zone id known to this machine (IANA, e.g. Asia/Kolkata).")
-            .Validate(o => o.ResendUnfinishedAfterSeconds >= 2 * o.LeaseSeconds, "Tickets:ResendUnfinishedAfterSeconds must be at least twice Tickets:LeaseSeconds.")
-            .Validate(o => o.RetryMaxDelaySeconds >= o.RetryBaseSeconds, "Tickets:RetryMaxDelaySeconds must be at least Tickets:RetryBaseSeconds.")
-            .ValidateOnStart();
+        services.AddAppSettings<WhatsAppOptions>(configuration, WhatsAppOptions.Section);
+        services.AddAppSettings<TicketOptions>(configuration, TicketOptions.Section)
+            .Validate(o => o.SigningKeyPem.Length == 0 || TicketSigner.IsValid(o.SigningKeyPem), "Tickets__SigningKeyPem must be an ECDSA P-256 private key in PEM (-----BEGIN PRIVATE KEY----- or -----BEGIN EC PRIVATE KEY-----).")
+            .Validate(o => o.EventTimeZone.Length == 0 || TimeZoneKnown(o.EventTimeZone), "Tickets__EventTimeZone must be a time zone id known to this machine (IANA, e.g. Asia/Kolkata).")
+            .Validate(o => o.ResendUnfinishedAfterSeconds >= 2 * o.LeaseSeconds, "Tickets__ResendUnfinishedAfterSeconds must be at least twice Tickets__LeaseSeconds.")
+            .Validate(o => o.RetryMaxDelaySeconds >= o.RetryBaseSeconds, "Tickets__RetryMaxDelaySeconds must be at least Tickets__RetryBaseSeconds.");
 
         services.AddSingleton<TicketSigner>();
         services.AddSingleton<TicketDeliveries>();
@@ -34,13 +34,13 @@ public static class TicketServices
                 http.Timeout = Timeout.InfiniteTimeSpan;
             })
             .AddStandardResilienceHandler()
-            .Configure((o, provider) =>
+            .Configure(o =>
             {
                 // Both calls are POSTs and the send has no idempotency key: a pipeline retry could
                 // deliver a ticket twice. Retries happen through the queue, after the state machine
                 // has recorded the attempt.
                 o.Retry.DisableForUnsafeHttpMethods();
-                var timeout = TimeSpan.FromSeconds(provider.GetRequiredService<IOptions<WhatsAppOptions>>().Value.TimeoutSeconds);
+                var timeout = TimeSpan.FromSeconds(Math.Clamp(AppSettings.Unvalidated<WhatsAppOptions>(configuration, WhatsAppOptions.Section).TimeoutSeconds, 1, 60));
                 o.AttemptTimeout.Timeout = timeout;
                 o.TotalRequestTimeout.Timeout = timeout * 2;
                 o.CircuitBreaker.SamplingDuration = TimeSpan.FromSeconds(Math.Max(30, 2 * timeout.TotalSeconds + 1));

@@ -14,7 +14,7 @@ public sealed class WebhookOptions
     /// goes further, as Postgres:SlotWaitMilliseconds' does, for test runs that race hundreds of
     /// requests on a slow machine and want none of them turned away.
     /// </summary>
-    [Range(500, 60_000, ErrorMessage = "Webhooks:TimeBudgetMilliseconds (app setting Webhooks__TimeBudgetMilliseconds) must be between 500 and 60000 (below 5000 in production: Razorpay's timeout).")]
+    [Range(500, 60_000, ErrorMessage = "Webhooks__TimeBudgetMilliseconds must be between 500 and 60000 (below 5000 in production: Razorpay's timeout).")]
     public int TimeBudgetMilliseconds { get; set; } = 4_000;
 
     /// <summary>
@@ -22,7 +22,7 @@ public sealed class WebhookOptions
     /// that the reconciliation purges the body and keeps the row (event id, type, outcome, times).
     /// At least a day, so that everything Razorpay may still redeliver is deduplicated with its body at hand.
     /// </summary>
-    [Range(1, 3_650, ErrorMessage = "Webhooks:InboxRetentionDays (app setting Webhooks__InboxRetentionDays) must be between 1 and 3650.")]
+    [Range(1, 3_650, ErrorMessage = "Webhooks__InboxRetentionDays must be between 1 and 3650.")]
     public int InboxRetentionDays { get; set; } = 30;
 
     public TimeSpan TimeBudget => TimeSpan.FromMilliseconds(TimeBudgetMilliseconds);

@@ -1,4 +1,6 @@
+using EventRegistration.Functions.Infrastructure.Configuration;
 using EventRegistration.Functions.Webhooks;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 
 // In the app's root namespace, like AddEventRegistration, so calling it needs no using.
@@ -7,9 +9,9 @@ namespace EventRegistration.Functions;
 public static class WebhookServices
 {
     /// <summary>The Razorpay webhook's handler, the inbox it owns, and their settings.</summary>
-    public static IServiceCollection AddWebhooks(this IServiceCollection services)
+    public static IServiceCollection AddWebhooks(this IServiceCollection services, IConfiguration configuration)
     {
-        services.AddOptions<WebhookOptions>().BindConfiguration(WebhookOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddAppSettings<WebhookOptions>(configuration, WebhookOptions.Section);
         services.AddSingleton<WebhookInbox>();
         services.AddSingleton<WebhookHandler>();
         return services;

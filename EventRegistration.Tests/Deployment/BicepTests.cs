@@ -23,7 +23,7 @@ public sealed partial class BicepTests
         "AzureWebJobsStorage",
         "Postgres__ConnectionString",
         "Razorpay__KeySecret",
-        "Razorpay__WebhookSecrets",
+        "Razorpay__WebhookSecrets__0",
         "WhatsApp__AccessToken",
         "Tickets__SigningKeyPem",
     ];
@@ -74,6 +74,15 @@ public sealed partial class BicepTests
     }
 
     [Fact]
+    public void Webhook_secrets_are_one_setting_each_with_the_rotation_slot_empty_unless_a_previous_secret_is_given()
+    {
+        var settings = AppSettings();
+        Assert.DoesNotContain("Razorpay__WebhookSecrets", settings.Keys);
+        Assert.Contains("parameters('razorpayPreviousWebhookSecret')", settings["Razorpay__WebhookSecrets__1"], StringComparison.Ordinal);
+        Assert.Contains("@Microsoft.KeyVault(SecretUri=", settings["Razorpay__WebhookSecrets__1"], StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Worker_runtime_is_left_to_the_flex_consumption_runtime_block()
     {
         Assert.DoesNotContain("FUNCTIONS_WORKER_RUNTIME", AppSettings().Keys);
@@ -104,7 +113,7 @@ public sealed partial class BicepTests
         var parameters = Template.Value.GetProperty("parameters");
         foreach (var name in new[]
                  {
-                     "postgresAdministratorPassword", "razorpayKeySecret", "razorpayWebhookSecrets",
+                     "postgresAdministratorPassword", "razorpayKeySecret", "razorpayWebhookSecret",
                      "whatsAppAccessToken", "ticketSigningKeyPem",
                  })
         {

@@ -64,17 +64,68 @@ public sealed class HostTests(TestApp app) : IClassFixture<TestApp>
     }
 
     [Theory]
-    [InlineData("Postgres:ConnectionString", "", "Postgres:ConnectionString")]
-    [InlineData("Razorpay:KeyId", "not-a-key", "Razorpay:KeyId")]
-    [InlineData("Razorpay:KeySecret", "", "Razorpay:KeySecret")]
-    [InlineData("Razorpay:WebhookSecrets", " , ", "Razorpay:WebhookSecrets")]
-    [InlineData("Razorpay:BaseUrl", "not a url", "Razorpay:BaseUrl")]
+    [InlineData("Postgres:ConnectionString", "", "Postgres__ConnectionString")]
+    [InlineData("Razorpay:KeyId", "not-a-key", "Razorpay__KeyId")]
+    [InlineData("Razorpay:KeySecret", "", "Razorpay__KeySecret")]
+    [InlineData("Razorpay:WebhookSecrets", " , ", "Razorpay__WebhookSecrets")]
+    [InlineData("Razorpay:BaseUrl", "not a url", "Razorpay__BaseUrl")]
     [InlineData("AzureWebJobsStorage", "", "AzureWebJobsStorage")]
-    [InlineData("Orders:SeatHoldMinutes", "0", "Orders:SeatHoldMinutes")]
-    [InlineData("Postgres:MaxConcurrentTransactions", "0", "Postgres:MaxConcurrentTransactions")]
+    [InlineData("Orders:SeatHoldMinutes", "0", "Orders__SeatHoldMinutes")]
+    [InlineData("Postgres:MaxConcurrentTransactions", "0", "Postgres__MaxConcurrentTransactions")]
     public async Task A_missing_or_malformed_setting_fails_start_up_naming_it(string key, string value, string named)
     {
         Assert.Contains(named, await app.StartUpFailureWithAsync(key, value));
+    }
+
+    [Fact]
+    public async Task Every_broken_setting_is_named_at_once_each_once_in_the_apps_own_words()
+    {
+        var settings = app.Settings();
+        settings["Postgres:MaxConcurrentTransactions"] = "eight";
+        settings.Remove("Razorpay:KeySecret");
+        settings["Tickets:LeaseSeconds"] = "ten";
+        settings["WhatsApp:AccessToken"] = "";
+        settings["Reconciliation:BatchSize"] = "0";
+        settings["Razorpay:WebhookSecrets:0"] = "secret\n";
+        using var host = TestApp.BuildHost(settings);
+
+        var error = await Assert.ThrowsAnyAsync<Exception>(() => host.StartAsync());
+
+        Assert.True(error is not AggregateException, error.ToString());
+        Assert.DoesNotContain("Failed to convert", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("eight", error.Message, StringComparison.Ordinal);
+        foreach (var named in new[]
+                 {
+                     "Postgres__MaxConcurrentTransactions must be a whole number", "Razorpay__KeySecret", "Tickets__LeaseSeconds must be a whole number",
+                     "WhatsApp__AccessToken", "Reconciliation__BatchSize", "Razorpay__WebhookSecrets__0",
+                 })
+        {
+            Assert.Equal(1, Occurrences(error.Message, named));
+        }
+    }
+
+    [Theory]
+    [InlineData("Razorpay:KeySecret", "")]
+    [InlineData("Razorpay:WebhookSecrets:0", " ")]
+    [InlineData("Postgres:ConnectionString", "")]
+    [InlineData("Tickets:SigningKeyPem", "")]
+    public async Task One_broken_setting_is_reported_once(string key, string value)
+    {
+        var message = await app.StartUpFailureWithAsync(key, value);
+        var named = key.Replace(':', '_').Replace("_", "__", StringComparison.Ordinal);
+        Assert.True(Occurrences(message, named) == 1, message);
+        Assert.Contains("1 app setting is missing or malformed", message, StringComparison.Ordinal);
+    }
+
+    private static int Occurrences(string text, string part)
+    {
+        var count = 0;
+        for (var at = text.IndexOf(part, StringComparison.Ordinal); at >= 0; at = text.IndexOf(part, at + part.Length, StringComparison.Ordinal))
+        {
+            count++;
+        }
+
+        return count;
     }
 
     [Fact]

@@ -52,7 +52,8 @@ public class TestApp : IAsyncLifetime
         ["Webhooks:TimeBudgetMilliseconds"] = "20000",
         ["Razorpay:KeyId"] = FakeRazorpay.KeyId,
         ["Razorpay:KeySecret"] = FakeRazorpay.KeySecret,
-        ["Razorpay:WebhookSecrets"] = $"{FakeRazorpay.WebhookSecret},{FakeRazorpay.PreviousWebhookSecret}",
+        ["Razorpay:WebhookSecrets:0"] = FakeRazorpay.WebhookSecret,
+        ["Razorpay:WebhookSecrets:1"] = FakeRazorpay.PreviousWebhookSecret,
         ["Razorpay:BaseUrl"] = Razorpay.BaseUrl,
         ["Orders:SeatHoldMinutes"] = "15",
         ["WhatsApp:BaseUrl"] = WhatsApp.BaseUrl,
@@ -60,6 +61,7 @@ public class TestApp : IAsyncLifetime
         ["WhatsApp:AccessToken"] = FakeWhatsApp.AccessToken,
         ["WhatsApp:TemplateName"] = FakeWhatsApp.TemplateName,
         ["Tickets:SigningKeyPem"] = TestTicketKey.PrivateKeyPem,
+        ["ReconciliationSchedule"] = "0 */5 * * * *",
     };
 
     public virtual async Task InitializeAsync()

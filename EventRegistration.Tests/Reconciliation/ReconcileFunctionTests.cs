@@ -35,23 +35,42 @@ public sealed class ReconcileFunctionTests(TestApp app) : IClassFixture<TestApp>
     [InlineData("ReconciliationSchedule", "*/5 * * * *", "ReconciliationSchedule")]
     [InlineData("ReconciliationSchedule", "every five minutes", "ReconciliationSchedule")]
     [InlineData("ReconciliationSchedule", "", "ReconciliationSchedule")]
-    [InlineData("Reconciliation:BatchSize", "0", "Reconciliation:BatchSize")]
-    [InlineData("Reconciliation:OrderHorizonHours", "0", "Reconciliation:OrderHorizonHours")]
+    [InlineData("Reconciliation:BatchSize", "0", "Reconciliation__BatchSize")]
+    [InlineData("Reconciliation:OrderHorizonHours", "0", "Reconciliation__OrderHorizonHours")]
     public async Task A_malformed_reconciliation_setting_fails_start_up_naming_it(string key, string value, string named)
     {
         Assert.Contains(named, await app.StartUpFailureWithAsync(key, value));
     }
 
     [Fact]
-    public async Task Without_the_setting_the_default_five_minute_schedule_is_used()
+    public void The_run_deadline_stays_well_under_the_function_timeout()
     {
+        var directory = new DirectoryInfo(AppContext.BaseDirectory);
+        while (!File.Exists(Path.Combine(directory!.FullName, "host.json")))
+        {
+            directory = directory.Parent;
+        }
+
+        using var host = JsonDocument.Parse(File.ReadAllText(Path.Combine(directory.FullName, "host.json")));
+        var functionTimeout = TimeSpan.Parse(host.RootElement.GetProperty("functionTimeout").GetString()!, System.Globalization.CultureInfo.InvariantCulture);
+        var longest = typeof(ReconciliationOptions).GetProperty(nameof(ReconciliationOptions.RunDeadlineSeconds))!
+            .GetCustomAttributes(typeof(System.ComponentModel.DataAnnotations.RangeAttribute), false)
+            .Cast<System.ComponentModel.DataAnnotations.RangeAttribute>().Single().Maximum;
+
+        // Room left after the deadline for the step under way to notice it and the row to be closed.
+        Assert.True(TimeSpan.FromSeconds((int)longest) <= functionTimeout - TimeSpan.FromMinutes(1));
+        Assert.True(TimeSpan.FromSeconds(new ReconciliationOptions().RunDeadlineSeconds) <= functionTimeout / 2);
+    }
+
+    [Fact]
+    public async Task Without_the_setting_start_up_fails_naming_it()
+    {
+        // The host resolves %ReconciliationSchedule% from the app settings, not from the app's
+        // options: a default inside the app would leave the timer dead.
         var settings = app.Settings();
         settings.Remove("ReconciliationSchedule");
         using var host = TestApp.BuildHost(settings);
-        await host.StartAsync();
-        var options = Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions
-            .GetRequiredService<Microsoft.Extensions.Options.IOptions<ReconciliationOptions>>(host.Services).Value;
-        Assert.Equal("0 */5 * * * *", options.Schedule);
-        await host.StopAsync();
+        var error = await Assert.ThrowsAnyAsync<Exception>(() => host.StartAsync());
+        Assert.Contains("ReconciliationSchedule is required", error.Message, StringComparison.Ordinal);
     }
 }

@@ -65,18 +65,18 @@ public sealed class TicketSettingsTests(TestApp app) : IClassFixture<TestApp>
     }
 
     [Theory]
-    [InlineData("WhatsApp:PhoneNumberId", "", "WhatsApp:PhoneNumberId")]
-    [InlineData("WhatsApp:PhoneNumberId", "+919800000000", "WhatsApp:PhoneNumberId")]
-    [InlineData("WhatsApp:AccessToken", "", "WhatsApp:AccessToken")]
-    [InlineData("WhatsApp:TemplateName", "", "WhatsApp:TemplateName")]
-    [InlineData("WhatsApp:TemplateName", "Event Ticket", "WhatsApp:TemplateName")]
-    [InlineData("WhatsApp:BaseUrl", "not a url", "WhatsApp:BaseUrl")]
-    [InlineData("WhatsApp:ApiVersion", "21", "WhatsApp:ApiVersion")]
-    [InlineData("WhatsApp:TimeoutSeconds", "0", "WhatsApp:TimeoutSeconds")]
-    [InlineData("Tickets:SigningKeyPem", "", "Tickets:SigningKeyPem")]
-    [InlineData("Tickets:SigningKeyPem", "-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----", "Tickets:SigningKeyPem")]
-    [InlineData("Tickets:LeaseSeconds", "10", "Tickets:LeaseSeconds")]
-    [InlineData("Tickets:EventTimeZone", "Mars/Olympus_Mons", "Tickets:EventTimeZone")]
+    [InlineData("WhatsApp:PhoneNumberId", "", "WhatsApp__PhoneNumberId")]
+    [InlineData("WhatsApp:PhoneNumberId", "+919800000000", "WhatsApp__PhoneNumberId")]
+    [InlineData("WhatsApp:AccessToken", "", "WhatsApp__AccessToken")]
+    [InlineData("WhatsApp:TemplateName", "", "WhatsApp__TemplateName")]
+    [InlineData("WhatsApp:TemplateName", "Event Ticket", "WhatsApp__TemplateName")]
+    [InlineData("WhatsApp:BaseUrl", "not a url", "WhatsApp__BaseUrl")]
+    [InlineData("WhatsApp:ApiVersion", "21", "WhatsApp__ApiVersion")]
+    [InlineData("WhatsApp:TimeoutSeconds", "0", "WhatsApp__TimeoutSeconds")]
+    [InlineData("Tickets:SigningKeyPem", "", "Tickets__SigningKeyPem")]
+    [InlineData("Tickets:SigningKeyPem", "-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----", "Tickets__SigningKeyPem")]
+    [InlineData("Tickets:LeaseSeconds", "10", "Tickets__LeaseSeconds")]
+    [InlineData("Tickets:EventTimeZone", "Mars/Olympus_Mons", "Tickets__EventTimeZone")]
     public async Task A_missing_or_malformed_ticket_setting_fails_start_up_naming_it(string key, string value, string named)
     {
         Assert.Contains(named, await app.StartUpFailureWithAsync(key, value));
@@ -92,7 +92,7 @@ public sealed class TicketSettingsTests(TestApp app) : IClassFixture<TestApp>
             settings["Tickets:SigningKeyPem"] = pem;
             using var host = TestApp.BuildHost(settings);
             var error = await Assert.ThrowsAnyAsync<Exception>(() => host.StartAsync());
-            Assert.Contains("Tickets:SigningKeyPem", error.Message);
+            Assert.Contains("Tickets__SigningKeyPem", error.Message);
         }
     }
 

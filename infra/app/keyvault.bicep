@@ -11,7 +11,9 @@ param postgresConnectionString string
 @secure()
 param razorpayKeySecret string
 @secure()
-param razorpayWebhookSecrets string
+param razorpayWebhookSecret string
+@secure()
+param razorpayPreviousWebhookSecret string
 @secure()
 param whatsAppAccessToken string
 @secure()
@@ -60,8 +62,14 @@ resource razorpayKey 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
 
 resource razorpayWebhook 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
   parent: vault
-  name: 'razorpay-webhook-secrets'
-  properties: { value: razorpayWebhookSecrets }
+  name: 'razorpay-webhook-secret'
+  properties: { value: razorpayWebhookSecret }
+}
+
+resource razorpayPreviousWebhook 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(razorpayPreviousWebhookSecret)) {
+  parent: vault
+  name: 'razorpay-webhook-secret-previous'
+  properties: { value: razorpayPreviousWebhookSecret }
 }
 
 resource whatsAppToken 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
@@ -81,6 +89,8 @@ output name string = vault.name
 output storageConnectionSecretUri string = storageConnection.properties.secretUri
 output postgresConnectionSecretUri string = postgresConnection.properties.secretUri
 output razorpayKeySecretUri string = razorpayKey.properties.secretUri
-output razorpayWebhookSecretsUri string = razorpayWebhook.properties.secretUri
+output razorpayWebhookSecretUri string = razorpayWebhook.properties.secretUri
+// The rotation slot's URI, whether or not the secret exists: main.bicep uses it only when a previous secret is given.
+output razorpayPreviousWebhookSecretUri string = '${vault.properties.vaultUri}secrets/razorpay-webhook-secret-previous'
 output whatsAppAccessTokenUri string = whatsAppToken.properties.secretUri
 output ticketSigningKeyPemUri string = ticketSigningKey.properties.secretUri

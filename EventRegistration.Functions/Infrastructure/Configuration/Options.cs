@@ -7,7 +7,7 @@ public sealed class PostgresOptions
 {
     public const string Section = "Postgres";
 
-    [Required(ErrorMessage = "Postgres:ConnectionString (app setting Postgres__ConnectionString) is required.")]
+    [Required(ErrorMessage = "Postgres__ConnectionString is required (an Npgsql connection string).")]
     public string ConnectionString { get; set; } = "";
 
     /// <summary>
@@ -15,15 +15,15 @@ public sealed class PostgresOptions
     /// on that event's row lock; past about 8 sessions the server spends its time on lock
     /// handoffs, so callers wait here instead of inside PostgreSQL.
     /// </summary>
-    [Range(1, 256, ErrorMessage = "Postgres:MaxConcurrentTransactions must be between 1 and 256.")]
+    [Range(1, 256, ErrorMessage = "Postgres__MaxConcurrentTransactions must be between 1 and 256.")]
     public int MaxConcurrentTransactions { get; set; } = 8;
 
     /// <summary>How long a caller may wait for a transaction slot before it gets a 503.</summary>
-    [Range(100, 60_000, ErrorMessage = "Postgres:SlotWaitMilliseconds must be between 100 and 60000.")]
+    [Range(100, 60_000, ErrorMessage = "Postgres__SlotWaitMilliseconds must be between 100 and 60000.")]
     public int SlotWaitMilliseconds { get; set; } = 4_000;
 
     /// <summary>PostgreSQL lock_timeout inside a transaction; exceeding it answers 503 + Retry-After.</summary>
-    [Range(50, 60_000, ErrorMessage = "Postgres:LockTimeoutMilliseconds must be between 50 and 60000.")]
+    [Range(50, 60_000, ErrorMessage = "Postgres__LockTimeoutMilliseconds must be between 50 and 60000.")]
     public int LockTimeoutMilliseconds { get; set; } = 3_000;
 }
 
@@ -37,13 +37,13 @@ public sealed class StorageOptions
     public string ConnectionString { get; set; } = "";
 
     /// <summary>Must equal the queue the DeliverTicket trigger listens on; tests give each class its own.</summary>
-    [RegularExpression("^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$", ErrorMessage = "Storage:TicketQueueName must be a valid queue name.")]
+    [RegularExpression("^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$", ErrorMessage = "Storage__TicketQueueName must be a valid queue name.")]
     public string TicketQueueName { get; set; } = "ticket-deliveries";
 
-    [RegularExpression("^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$", ErrorMessage = "Storage:TicketLocksContainer must be a valid container name.")]
+    [RegularExpression("^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$", ErrorMessage = "Storage__TicketLocksContainer must be a valid container name.")]
     public string TicketLocksContainer { get; set; } = "ticket-locks";
 
-    [RegularExpression("^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$", ErrorMessage = "Storage:TicketsContainer must be a valid container name.")]
+    [RegularExpression("^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$", ErrorMessage = "Storage__TicketsContainer must be a valid container name.")]
     public string TicketsContainer { get; set; } = "tickets";
 }
 
@@ -52,31 +52,32 @@ public sealed class RazorpayOptions
 {
     public const string Section = "Razorpay";
 
-    [Required(ErrorMessage = "Razorpay:KeyId is required.")]
-    [RegularExpression("^rzp_(test|live)_[A-Za-z0-9]+$", ErrorMessage = "Razorpay:KeyId must look like rzp_test_… or rzp_live_….")]
+    [Required(ErrorMessage = "Razorpay__KeyId is required.")]
+    [RegularExpression("^rzp_(test|live)_[A-Za-z0-9]+$", ErrorMessage = "Razorpay__KeyId must look like rzp_test_… or rzp_live_….")]
     public string KeyId { get; set; } = "";
 
-    [Required(ErrorMessage = "Razorpay:KeySecret is required.")]
+    [Required(ErrorMessage = "Razorpay__KeySecret is required.")]
     public string KeySecret { get; set; } = "";
 
-    /// <summary>Comma-separated; the first is current, the rest are accepted during a rotation.</summary>
-    [Required(ErrorMessage = "Razorpay:WebhookSecrets is required (comma-separated for rotation).")]
-    public string WebhookSecrets { get; set; } = "";
+    /// <summary>
+    /// The webhook secrets, current first, previous ones during a rotation: read by
+    /// <see cref="WebhookSecretSettings"/> from <c>Razorpay__WebhookSecrets__0</c>, <c>__1</c>, …
+    /// </summary>
+    public IReadOnlyList<string> WebhookSecrets { get; set; } = [];
 
-    [Required(ErrorMessage = "Razorpay:BaseUrl is required.")]
-    [Url(ErrorMessage = "Razorpay:BaseUrl must be an absolute URL.")]
+    [Required(ErrorMessage = "Razorpay__BaseUrl is required.")]
+    [Url(ErrorMessage = "Razorpay__BaseUrl must be an absolute URL.")]
     public string BaseUrl { get; set; } = "https://api.razorpay.com/";
 
     /// <summary>Per attempt; a request (with retries of GETs) gets three times this.</summary>
-    [Range(1, 60, ErrorMessage = "Razorpay:TimeoutSeconds must be between 1 and 60.")]
+    [Range(1, 60, ErrorMessage = "Razorpay__TimeoutSeconds must be between 1 and 60.")]
     public int TimeoutSeconds { get; set; } = 10;
 
     /// <summary>Body size limit of the HTTP functions, in bytes.</summary>
-    [Range(1024, 4 * 1024 * 1024, ErrorMessage = "Razorpay:MaxBodyBytes must be between 1024 and 4194304.")]
+    [Range(1024, 4 * 1024 * 1024, ErrorMessage = "Razorpay__MaxBodyBytes must be between 1024 and 4194304.")]
     public int MaxBodyBytes { get; set; } = 256 * 1024;
 
-    public IReadOnlyList<string> WebhookSecretList =>
-        WebhookSecrets.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+    public IReadOnlyList<string> WebhookSecretList => WebhookSecrets;
 }
 
 /// <summary>App settings <c>Orders__*</c>.</summary>
@@ -85,6 +86,6 @@ public sealed class OrderOptions
     public const string Section = "Orders";
 
     /// <summary>How long an unpaid order keeps its seat.</summary>
-    [Range(1, 24 * 60, ErrorMessage = "Orders:SeatHoldMinutes must be between 1 and 1440.")]
+    [Range(1, 24 * 60, ErrorMessage = "Orders__SeatHoldMinutes must be between 1 and 1440.")]
     public int SeatHoldMinutes { get; set; } = 15;
 }

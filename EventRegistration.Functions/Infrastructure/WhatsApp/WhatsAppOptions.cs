@@ -7,30 +7,30 @@ public sealed class WhatsAppOptions
 {
     public const string Section = "WhatsApp";
 
-    [Required(ErrorMessage = "WhatsApp:BaseUrl is required.")]
-    [Url(ErrorMessage = "WhatsApp:BaseUrl must be an absolute URL.")]
+    [Required(ErrorMessage = "WhatsApp__BaseUrl is required.")]
+    [Url(ErrorMessage = "WhatsApp__BaseUrl must be an absolute URL.")]
     public string BaseUrl { get; set; } = "https://graph.facebook.com/";
 
-    [Required(ErrorMessage = "WhatsApp:ApiVersion is required.")]
-    [RegularExpression(@"^v[0-9]{1,3}\.[0-9]{1,3}$", ErrorMessage = "WhatsApp:ApiVersion must look like v21.0.")]
+    [Required(ErrorMessage = "WhatsApp__ApiVersion is required.")]
+    [RegularExpression(@"^v[0-9]{1,3}\.[0-9]{1,3}$", ErrorMessage = "WhatsApp__ApiVersion must look like v21.0.")]
     public string ApiVersion { get; set; } = "v21.0";
 
-    [Required(ErrorMessage = "WhatsApp:PhoneNumberId is required (the sending number's id, not the number).")]
-    [RegularExpression("^[0-9]{5,30}$", ErrorMessage = "WhatsApp:PhoneNumberId must be the numeric phone-number id.")]
+    [Required(ErrorMessage = "WhatsApp__PhoneNumberId is required (the sending number's id, not the number).")]
+    [RegularExpression("^[0-9]{5,30}$", ErrorMessage = "WhatsApp__PhoneNumberId must be the numeric phone-number id.")]
     public string PhoneNumberId { get; set; } = "";
 
-    [Required(ErrorMessage = "WhatsApp:AccessToken is required.")]
+    [Required(ErrorMessage = "WhatsApp__AccessToken is required.")]
     public string AccessToken { get; set; } = "";
 
-    [Required(ErrorMessage = "WhatsApp:TemplateName is required.")]
-    [RegularExpression("^[a-z0-9_]{1,512}$", ErrorMessage = "WhatsApp:TemplateName must be a template name (lowercase letters, digits, underscores).")]
+    [Required(ErrorMessage = "WhatsApp__TemplateName is required.")]
+    [RegularExpression("^[a-z0-9_]{1,512}$", ErrorMessage = "WhatsApp__TemplateName must be a template name (lowercase letters, digits, underscores).")]
     public string TemplateName { get; set; } = "";
 
-    [Required(ErrorMessage = "WhatsApp:TemplateLanguage is required.")]
-    [RegularExpression("^[a-z]{2,3}(_[A-Z]{2})?$", ErrorMessage = "WhatsApp:TemplateLanguage must be a language code such as en or en_US.")]
+    [Required(ErrorMessage = "WhatsApp__TemplateLanguage is required.")]
+    [RegularExpression("^[a-z]{2,3}(_[A-Z]{2})?$", ErrorMessage = "WhatsApp__TemplateLanguage must be a language code such as en or en_US.")]
     public string TemplateLanguage { get; set; } = "en";
 
     /// <summary>Per request. Neither call is retried by the pipeline, so this bounds one attempt.</summary>
-    [Range(1, 60, ErrorMessage = "WhatsApp:TimeoutSeconds must be between 1 and 60.")]
+    [Range(1, 60, ErrorMessage = "WhatsApp__TimeoutSeconds must be between 1 and 60.")]
     public int TimeoutSeconds { get; set; } = 10;
 }
