@@ -105,7 +105,7 @@ public sealed class PaymentConfirmation(
     public async Task<ConfirmationResult> ConfirmAsync(PaymentReport report, CancellationToken cancellationToken)
     {
         var source = SourceName(report.Source);
-        using var scope = logger.BeginScope(new Dictionary<string, object> { ["PaymentId"] = report.PaymentId, ["OrderId"] = report.OrderId, ["Source"] = source });
+        using var scope = logger.BeginPaymentScope(orderId: report.OrderId, paymentId: report.PaymentId);
         var result = await database.InTransactionAsync("confirm_payment",
             (connection, transaction) => DecideAndWriteAsync(connection, transaction, report, source, clock.GetUtcNow().UtcDateTime), cancellationToken);
 

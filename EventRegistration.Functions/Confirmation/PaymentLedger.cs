@@ -3,6 +3,7 @@ using Dapper;
 using EventRegistration.Functions.Anomalies;
 using EventRegistration.Functions.Infrastructure.Database;
 using EventRegistration.Functions.Infrastructure.Razorpay;
+using EventRegistration.Functions.Infrastructure.Telemetry;
 using Microsoft.Extensions.Logging;
 using Npgsql;
 
@@ -131,7 +132,7 @@ public sealed class PaymentLedger(Database database, TimeProvider clock, ILogger
     /// </summary>
     public async Task<string> RecordRefundProcessedAsync(RazorpayRefund refund, string source, CancellationToken cancellationToken)
     {
-        using var scope = logger.BeginScope(new Dictionary<string, object> { ["PaymentId"] = refund.PaymentId, ["RefundId"] = refund.Id, ["Source"] = source });
+        using var scope = logger.BeginPaymentScope(paymentId: refund.PaymentId, refundId: refund.Id);
         return await database.InTransactionAsync("record_refund", async (connection, transaction) =>
         {
             var now = clock.GetUtcNow().UtcDateTime;
@@ -207,7 +208,7 @@ public sealed class PaymentLedger(Database database, TimeProvider clock, ILogger
     /// </summary>
     public async Task<string> RecordRefundFailedAsync(RazorpayRefund refund, string reason, CancellationToken cancellationToken, string source = "webhook")
     {
-        using var scope = logger.BeginScope(new Dictionary<string, object> { ["PaymentId"] = refund.PaymentId, ["RefundId"] = refund.Id, ["Source"] = source });
+        using var scope = logger.BeginPaymentScope(paymentId: refund.PaymentId, refundId: refund.Id);
         return await database.InTransactionAsync("record_refund_failed", async (connection, transaction) =>
         {
             var now = clock.GetUtcNow().UtcDateTime;

@@ -61,6 +61,7 @@ public sealed class TicketDeliveryHandler(
 
     public async Task<TicketDeliveryOutcome> DeliverAsync(Guid registrationId, CancellationToken cancellationToken)
     {
+        using var scope = logger.BeginPaymentScope(registrationId: registrationId);
         var delivery = await deliveries.ReadAsync(registrationId, cancellationToken);
         if (delivery is null)
         {

@@ -106,6 +106,8 @@ public sealed class WebhookHandler(
     /// </summary>
     public async Task<WebhookProcessing> ProcessAsync(string eventId, WebhookEnvelope envelope, CancellationToken cancellationToken)
     {
+        using var scope = logger.BeginPaymentScope(webhookEventId: eventId, orderId: envelope.Payment?.OrderId,
+            paymentId: envelope.Payment?.Id ?? envelope.Refund?.PaymentId, refundId: envelope.Refund?.Id);
         string outcome;
         try
         {
