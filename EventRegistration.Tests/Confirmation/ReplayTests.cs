@@ -16,7 +16,7 @@ public sealed class ReplayTests(ReplayTests.LongLockWaitApp app) : IClassFixture
     public sealed class LongLockWaitApp : TestApp
     {
         protected override void Configure(IDictionary<string, string?> settings) =>
-            settings["Postgres:LockTimeoutMilliseconds"] = "15000";
+            settings["Postgres:LockTimeoutMilliseconds"] = "60000";
     }
 
     [Fact]
@@ -67,7 +67,8 @@ public sealed class ReplayTests(ReplayTests.LongLockWaitApp app) : IClassFixture
         await holder.ExecuteAsync("select pg_advisory_xact_lock(hashtextextended(@paymentId, 0))", new { paymentId }, transaction);
 
         var replay = app.ConfirmAsync(orderId, paymentId);
-        var answeredWhileLocked = await Task.WhenAny(replay, Task.Delay(TimeSpan.FromSeconds(3))) == replay;
+        // Generous for a busy machine, and still far below the 60 s the replay would wait for the lock.
+        var answeredWhileLocked = await Task.WhenAny(replay, Task.Delay(TimeSpan.FromSeconds(10))) == replay;
         await transaction.CommitAsync();
 
         Assert.True(answeredWhileLocked, "the replay waited for the event row or the payment's lock");
@@ -155,7 +156,7 @@ public sealed class ReplayTests(ReplayTests.LongLockWaitApp app) : IClassFixture
         var rest = Enumerable.Range(0, CheckoutReplays.MaxCallersPerFlight - 1 + extra).Select(_ => Task.Run(() => app.ConfirmAsync(orderId, paymentId))).ToList();
 
         // The refused ones answer while the flight is still stuck behind the lock.
-        var deadline = DateTime.UtcNow.AddSeconds(10);
+        var deadline = DateTime.UtcNow.AddSeconds(40);
         while (rest.Count(t => t.IsCompleted) < extra && DateTime.UtcNow < deadline)
         {
             await Task.Delay(50);
@@ -194,7 +195,7 @@ public sealed class ReplayTests(ReplayTests.LongLockWaitApp app) : IClassFixture
 
     private static async Task<int> WaitForLockWaitersAsync(Npgsql.NpgsqlConnection holder, Npgsql.NpgsqlTransaction transaction, int atLeast)
     {
-        var deadline = DateTime.UtcNow.AddSeconds(10);
+        var deadline = DateTime.UtcNow.AddSeconds(30);
         int waiting;
         while ((waiting = await LockWaitersAsync(holder, transaction)) < atLeast && DateTime.UtcNow < deadline)
         {

@@ -11,16 +11,29 @@ namespace EventRegistration.Tests.Soak;
 /// <param name="Faults">At least this many injected faults, spread over the payment phases' operations.</param>
 /// <param name="RefundShapes">
 /// Adds the refund shapes (full, two halves, refund before capture, duplicate refunds, a mismatching
-/// capture racing the checkout callback). Off by default until the ledger handles them
-/// (issue 9, items 1–3): <c>EVREG_SOAK_REFUND_SHAPES=1</c> or <c>./dev soak --refund-shapes</c>.
+/// capture racing the checkout callback). <c>EVREG_SOAK_REFUND_SHAPES=1</c>/<c>0</c> or
+/// <c>./dev soak --refund-shapes</c>/<c>--no-refund-shapes</c> choose; otherwise
+/// <see cref="RefundShapesByDefault"/> does.
 /// </param>
 public sealed record SoakOptions(int Seed, int Operations, int Faults, bool RefundShapes)
 {
+    /// <summary>
+    /// Off until the ledger handles the shapes (issue 9, items 1–3: today two half refunds leave a
+    /// paid registration and a refund before its capture still yields a paid seat); turn on with it,
+    /// so CI's soak runs them.
+    /// </summary>
+    public const bool RefundShapesByDefault = false;
+
     public static SoakOptions FromEnvironment() => new(
         Seed: Int("EVREG_SOAK_SEED") ?? 20261125,
         Operations: Int("EVREG_SOAK_OPERATIONS") ?? 1_500,
         Faults: Int("EVREG_SOAK_FAULTS") ?? 60,
-        RefundShapes: Environment.GetEnvironmentVariable("EVREG_SOAK_REFUND_SHAPES") is "1" or "true" or "on");
+        RefundShapes: Environment.GetEnvironmentVariable("EVREG_SOAK_REFUND_SHAPES") switch
+        {
+            "1" or "true" or "on" => true,
+            "0" or "false" or "off" => false,
+            _ => RefundShapesByDefault,
+        });
 
     private static int? Int(string name) => int.TryParse(Environment.GetEnvironmentVariable(name), out var value) ? value : null;
 }
@@ -240,6 +253,9 @@ public sealed class ChaosSoak(TestApp app, SoakOptions options)
         await RunConcurrentlyAsync(Shuffle(random, phase3), stride);
         clock.Stop();
 
+        // Only sessions at work were killed, but a kill that raced a session going idle in the
+        // test's own pool would surface on the next read: start the reads on fresh sessions.
+        NpgsqlConnection.ClearAllPools();
         await using var connection = app.OpenConnection();
         var registrations = (await connection.QueryAsync<(Guid Id, string Status)>("select id, status from event_registrations")).ToDictionary(r => r.Id, r => r.Status);
         var dispositions = (await connection.QueryAsync<(string PaymentId, string Disposition)>("select payment_id, disposition from payments")).ToDictionary(p => p.PaymentId, p => p.Disposition);
@@ -359,7 +375,8 @@ public sealed class ChaosSoak(TestApp app, SoakOptions options)
     }
 
     /// <summary>
-    /// A killed session is what a failover or a network cut does to a transaction in flight; an
+    /// A killed session (one at work: running a statement or inside a transaction) is what a
+    /// failover or a network cut does to a transaction in flight; an
     /// event row held by another session is an operator's long statement or a slow neighbour.
     /// Counted only when it happened (a session was there to kill).
     /// </summary>
@@ -376,8 +393,8 @@ public sealed class ChaosSoak(TestApp app, SoakOptions options)
             var killed = await connection.ExecuteScalarAsync<bool?>("""
                 select pg_terminate_backend(pid) from pg_stat_activity
                  where datname = current_database() and pid <> pg_backend_pid() and backend_type = 'client backend'
-                   and application_name <> 'soak-fault'
-                 order by (state = 'idle in transaction' or state = 'active') desc, random() limit 1
+                   and application_name <> 'soak-fault' and state in ('active', 'idle in transaction')
+                 order by random() limit 1
                 """);
 
             // No session of the app's to kill at that instant: the other fault instead, so every

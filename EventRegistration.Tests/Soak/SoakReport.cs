@@ -44,6 +44,10 @@ public static class SoakReport
 
         text.AppendLine();
         text.AppendLine(CultureInfo.InvariantCulture, $"Payments recorded: {report.PaymentsRecorded:N0}; anomalies recorded for operators: {report.Anomalies:N0}.");
+        text.AppendLine();
+        text.AppendLine("## Reading the figures");
+        text.AppendLine();
+        text.AppendLine("An operation is one request as a browser or Razorpay sends it (an order, a checkout callback, one webhook delivery); the mismatching capture racing the checkout is one operation of two requests. Orders come first (no faults), then the payment phases with a fault beside every n-th operation: a killed session is rolled back and rerun by the app or answered 503 and retried by the soak, so the count of 503 answers retried is what a caller would have seen, and 0 means the app's own rerun absorbed every kill. An event row held by another session makes confirmations of that event wait (up to the lock timeout). Orders answered 409 are the tight event refusing orders once its seats are held. The checks are the soak's own expectations followed by every invariant in `Invariants.cs`, checked by SQL on the final state.");
         return text.ToString();
     }
 
