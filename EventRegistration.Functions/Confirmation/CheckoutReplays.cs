@@ -20,7 +20,7 @@ namespace EventRegistration.Functions.Confirmation;
 public sealed class CheckoutReplays(Database database)
 {
     /// <summary>
-    /// Callers sharing one flight before further ones are refused with 429. Far above what a
+    /// Callers waiting on one flight at once before further ones are refused with 429. Far above what a
     /// browser sends (a double click, a retry); it only bounds what the waiters of one triple hold
     /// (their requests) on the host.
     /// </summary>
@@ -67,13 +67,21 @@ public sealed class CheckoutReplays(Database database)
         {
             if (_flights.TryGetValue(key, out var running))
             {
-                if (Interlocked.Increment(ref running.Callers) > MaxCallersPerFlight)
+                // Waiting callers, not all who ever joined: the bound is on what is held at once.
+                try
                 {
-                    return Problems.TooManyRequests(
-                        "This payment's confirmation is already being answered for many identical requests; try again shortly.", retryAfterSeconds: 1);
-                }
+                    if (Interlocked.Increment(ref running.Callers) > MaxCallersPerFlight)
+                    {
+                        return Problems.TooManyRequests(
+                            "This payment's confirmation is already being answered for many identical requests; try again shortly.", retryAfterSeconds: 1);
+                    }
 
-                return await running.Answer.Task.WaitAsync(cancellationToken);
+                    return await running.Answer.Task.WaitAsync(cancellationToken);
+                }
+                finally
+                {
+                    Interlocked.Decrement(ref running.Callers);
+                }
             }
 
             var flight = new Flight();
@@ -89,18 +97,22 @@ public sealed class CheckoutReplays(Database database)
 
     private async Task FlyAsync((string, string) key, Flight flight, Func<Task<ApiResult>> work)
     {
+        // The flight leaves the table before it answers, so a caller arriving later starts a fresh
+        // run (a fresh read) rather than taking an answer that is no longer being computed.
+        ApiResult answer;
         try
         {
-            flight.Answer.SetResult(await work());
+            answer = await work();
         }
         catch (Exception e)
         {
-            flight.Answer.SetException(e);
-        }
-        finally
-        {
             _flights.TryRemove(new KeyValuePair<(string, string), Flight>(key, flight));
+            flight.Answer.SetException(e);
+            return;
         }
+
+        _flights.TryRemove(new KeyValuePair<(string, string), Flight>(key, flight));
+        flight.Answer.SetResult(answer);
     }
 
     private sealed class Flight
