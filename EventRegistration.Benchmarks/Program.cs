@@ -6,7 +6,7 @@ using EventRegistration.Benchmarks;
 using EventRegistration.Tests.Infrastructure;
 using Npgsql;
 
-// ./dev bench [--quick] [--out docs/benchmarks.md]
+// ./dev bench [--quick] [--out docs/benchmarks.md] [--probe] [--replays]
 var quick = args.Contains("--quick");
 var outIndex = Array.IndexOf(args, "--out");
 var output = outIndex >= 0 && outIndex + 1 < args.Length ? args[outIndex + 1] : Path.Combine(FindRoot(), "docs", "benchmarks.md");
@@ -33,6 +33,14 @@ var warmup = quick ? 300 : 1500;
 await confirmations.ThroughFunctionAsync(await confirmations.PrepareAsync(Spread.ThousandEvents, warmup), 8);
 await confirmations.BareTransactionAsync(await confirmations.PrepareAsync(Spread.ThousandEvents, warmup), 8);
 
+if (args.Contains("--replays"))
+{
+    // The replay rows alone, printed, for working on them; the report needs the whole run.
+    await confirmations.ThroughFunctionAsync(await confirmations.PrepareAsync(Spread.HotEvent, warmup), 8);
+    await RunReplaysAsync(app, confirmations, quick);
+    return 0;
+}
+
 var rows = new List<(Spread Spread, int Level, Measurement Function, Measurement Ceiling)>();
 var cpu = new List<string>();
 foreach (var spread in new[] { Spread.ThousandEvents, Spread.HotEvent })
@@ -53,6 +61,8 @@ foreach (var spread in new[] { Spread.ThousandEvents, Spread.HotEvent })
     }
 }
 
+var replay = await RunReplaysAsync(app, confirmations, quick);
+
 var tickets = await TicketPipelineBenchmark.RunAsync(app, quick);
 foreach (var line in tickets.ConsoleLines)
 {
@@ -62,18 +72,25 @@ foreach (var line in tickets.ConsoleLines)
 var peakMb = Process.GetCurrentProcess().PeakWorkingSet64 / 1024.0 / 1024.0;
 Console.WriteLine($"peak working set {peakMb:F0} MB");
 
-await File.WriteAllTextAsync(output, await ReportAsync(app, rows, cpu, tickets, peakMb, requestsPerRun, quick));
+await File.WriteAllTextAsync(output, await ReportAsync(app, rows, cpu, replay, tickets, peakMb, requestsPerRun, quick));
 Console.WriteLine($"report written to {output}");
-return rows.Any(r => r.Function.Failures > 0) ? 1 : 0;
+return rows.Any(r => r.Function.Failures > 0) || replay.WithReplays.Failures > 0 ? 1 : 0;
 }
 finally
 {
     await app.DisposeAsync();
 }
 
+static async Task<ReplayResult> RunReplaysAsync(BenchApp app, ConfirmationBenchmark confirmations, bool quick)
+{
+    var replay = await ReplayBenchmark.RunAsync(app, confirmations, genuine: quick ? 300 : 1000);
+    Console.WriteLine($"replays: genuine p99 {replay.Before.P(99):F1} ms alone, {replay.WithReplays.P(99):F1} ms with {replay.ReplayLoops} replay loops ({replay.Replays} replays: {string.Join(", ", replay.ReplayStatuses.Select(s => $"{s.Value} x {s.Key}"))}), {replay.After.P(99):F1} ms alone again: {replay.Ratio:F2}x; with {replay.ReplayLoops} forged-signature loops {replay.WithForgeries.P(99):F1} ms ({replay.Forgeries} forgeries)");
+    return replay;
+}
+
 static async Task<string> ReportAsync(
     BenchApp app, List<(Spread Spread, int Level, Measurement Function, Measurement Ceiling)> rows, List<string> cpu,
-    TicketPipelineResult tickets, double peakMb, int requestsPerRun, bool quick)
+    ReplayResult replay, TicketPipelineResult tickets, double peakMb, int requestsPerRun, bool quick)
 {
     await using var connection = new NpgsqlConnection(app.ConnectionString);
     var version = await connection.ExecuteScalarAsync<string>("select version()");
@@ -128,8 +145,27 @@ static async Task<string> ReportAsync(
     var hot = rows.Single(r => r.Spread == Spread.HotEvent && r.Level == 100);
     var hotRatio = hot.Function.PerSecond / hot.Ceiling.PerSecond;
     report.AppendLine($"- One hot event, 100 callers: {hotRatio:F2}× the ceiling at 100 sessions (target ≥ 1.5×): **{(hotRatio >= 1.5 ? "met" : "missed")}**; p99 {hot.Function.P(99):F1} ms (target < 150 ms): **{(hot.Function.P(99) < 150 ? "met" : "missed")}**.");
+    report.AppendLine($"- Replays: genuine confirmations' p99 on one hot event with {replay.ReplayLoops} replay loops running is {replay.Ratio:F2}× their p99 without (target within 1.5×): **{(replay.Ratio <= 1.5 ? "met" : "missed")}**.");
     report.AppendLine($"- Ticket pipeline: {tickets.Summary}");
     report.AppendLine($"- Peak working set of the benchmark process (app, fakes and load generator together): {peakMb:F0} MB (target < 250 MB): **{(peakMb < 250 ? "met" : "missed")}**.");
+    report.AppendLine();
+    report.AppendLine("## Replays of a paid checkout");
+    report.AppendLine();
+    report.AppendLine($"{replay.Genuine} genuine checkout confirmations on one hot event from {replay.Callers} callers, through the function, three times in a row: alone, while {replay.ReplayLoops} loops replay one already-paid (order, payment, signature) triple of the same event through the same function as fast as it answers, and alone again.");
+    report.AppendLine();
+    report.AppendLine("| genuine confirmations | /s | p50 ms | p95 ms | p99 ms | failures |");
+    report.AppendLine("|---|---:|---:|---:|---:|---:|");
+    foreach (var (label, m) in new[]
+             {
+                 ("alone", replay.Before), ($"with {replay.ReplayLoops} replay loops", replay.WithReplays), ("alone again", replay.After),
+                 ($"with {replay.ReplayLoops} forged-signature loops (the floor)", replay.WithForgeries),
+             })
+    {
+        report.AppendLine($"| {label} | {m.PerSecond:F0} | {m.P(50):F1} | {m.P(95):F1} | {m.P(99):F1} | {m.Failures} |");
+    }
+
+    report.AppendLine();
+    report.AppendLine($"Replays answered meanwhile: {replay.Replays} ({string.Join(", ", replay.ReplayStatuses.OrderBy(s => s.Key).Select(s => $"{s.Value} × {s.Key}"))}), p99 {replay.ReplayP99:F1} ms; forged-signature requests answered 401 in the last row: {replay.Forgeries}. Genuine p99 with replays ÷ the mean of the two quiet p99s: **{replay.Ratio:F2}×** (target ≤ 1.5×); with forgeries instead: {replay.WithForgeries.P(99) / ((replay.Before.P(99) + replay.After.P(99)) / 2):F2}×.");
     report.AppendLine();
     report.AppendLine("## Ticket pipeline");
     report.AppendLine();

@@ -1,6 +1,8 @@
 using EventRegistration.Functions.Infrastructure.Configuration;
+using EventRegistration.Functions.Infrastructure.Database;
 using EventRegistration.Functions.Infrastructure.Http;
 using EventRegistration.Functions.Infrastructure.Razorpay;
+using EventRegistration.Functions.Infrastructure.Telemetry;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -9,12 +11,20 @@ namespace EventRegistration.Functions.Confirmation;
 public sealed record ConfirmationAnswer(
     Guid RegistrationId, Guid EventId, Guid MemberId, string Status, string? OrderId, string? PaymentId, long Amount, string Currency, DateTime? PaidAt);
 
-/// <summary>Checks the checkout signature against the stored order, then runs the shared confirmation.</summary>
+/// <summary>
+/// Checks the checkout signature against the stored order, answers a settled replay from a
+/// lock-free read, and otherwise runs the shared confirmation; identical callbacks in flight
+/// together share one answer (<see cref="CheckoutReplays"/>).
+/// </summary>
 public sealed class ConfirmCheckoutHandler(
     PaymentConfirmation confirmation,
+    Database database,
+    RegistrationMetrics metrics,
     IOptions<RazorpayOptions> razorpay,
     ILogger<ConfirmCheckoutHandler> logger)
 {
+    private readonly CheckoutReplays _replays = new(database);
+
     public async Task<ApiResult> HandleAsync(string orderId, string paymentId, string signature, CancellationToken cancellationToken)
     {
         // The confirmation finds the registration by this order id, so the order id the
@@ -26,9 +36,25 @@ public sealed class ConfirmCheckoutHandler(
             return Problems.SignatureInvalid("razorpay_signature");
         }
 
+        return await _replays.JoinOrRunAsync(orderId, paymentId, () => ConfirmOnceAsync(orderId, paymentId), cancellationToken);
+    }
+
+    /// <summary>
+    /// Runs without the caller's cancellation: other identical callers may be waiting for this
+    /// answer, and the slot wait and lock_timeout bound it.
+    /// </summary>
+    private async Task<ApiResult> ConfirmOnceAsync(string orderId, string paymentId)
+    {
+        // After the signature check, so only a genuine triple reaches the database at all.
+        if (await _replays.FindSettledAsync(orderId, paymentId, CancellationToken.None) is { } settled)
+        {
+            metrics.Confirmation(PaymentConfirmation.SourceName(ConfirmationSource.Checkout), settled.Outcome.ToString());
+            return ToAnswer(settled);
+        }
+
         // No amount: Razorpay fixes a payment's amount to its order's, and the signature binds the two.
         var report = new PaymentReport(orderId, paymentId, AmountPaise: null, Currency: null, ConfirmationSource.Checkout);
-        var result = await confirmation.ConfirmAsync(report, cancellationToken);
+        var result = await confirmation.ConfirmAsync(report, CancellationToken.None);
         return ToAnswer(result);
     }
 

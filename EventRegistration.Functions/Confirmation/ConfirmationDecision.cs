@@ -120,12 +120,7 @@ public static class ConfirmationDecision
                         registration.EventId, registration.Id, report.PaymentId));
             }
 
-            return Nothing(registration.Status switch
-            {
-                "paid" => ConfirmationOutcome.AlreadyPaid,
-                _ when registration.RefundReason == RefundReasons.AmountMismatch => ConfirmationOutcome.AmountMismatch,
-                _ => ConfirmationOutcome.RefundDue,
-            });
+            return Nothing(ReplayOutcome(registration));
         }
 
         if (owner is not null)
@@ -175,6 +170,17 @@ public static class ConfirmationDecision
         return new ConfirmationDecisionResult(ConfirmationOutcome.Paid, RegistrationChange.MarkPaid, null,
             new PaymentRecord(Dispositions.Applied, KeepRefund(known, null), registration.Id), null);
     }
+
+    /// <summary>
+    /// The answer to a report of the payment a settled registration already holds (a replay).
+    /// The checkout's lock-free fast path (<see cref="CheckoutReplays"/>) answers with it too.
+    /// </summary>
+    public static ConfirmationOutcome ReplayOutcome(RegistrationRow registration) => registration.Status switch
+    {
+        "paid" => ConfirmationOutcome.AlreadyPaid,
+        _ when registration.RefundReason == RefundReasons.AmountMismatch => ConfirmationOutcome.AmountMismatch,
+        _ => ConfirmationOutcome.RefundDue,
+    };
 
     /// <summary>
     /// A registration with a live hold has its seat reserved; a late payment (hold lapsed) gets a seat

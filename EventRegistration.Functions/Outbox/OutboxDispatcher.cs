@@ -49,8 +49,7 @@ public sealed class OutboxDispatcher(
         {
             await queue.SendAsync(message, cancellationToken);
         }
-        catch (Exception e) when (e is RequestFailedException or HttpRequestException or IOException or TimeoutException or AggregateException or TaskCanceledException
-            && !cancellationToken.IsCancellationRequested)
+        catch (Exception e) when (TicketQueue.IsUnavailable(e) && !cancellationToken.IsCancellationRequested)
         {
             metrics.OutboxDispatch("queue_unavailable");
             logger.LogWarning(e, "Outbox row {OutboxId} not dispatched; the reconciliation timer will send it", outboxId);

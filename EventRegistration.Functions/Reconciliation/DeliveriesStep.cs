@@ -36,8 +36,7 @@ public sealed class DeliveriesStep(
             {
                 await queue.SendAsync(new TicketDeliveryMessage(registrationId), cancellationToken);
             }
-            catch (Exception e) when (e is RequestFailedException or HttpRequestException or IOException or TimeoutException or AggregateException or TaskCanceledException
-                && !cancellationToken.IsCancellationRequested)
+            catch (Exception e) when (TicketQueue.IsUnavailable(e) && !cancellationToken.IsCancellationRequested)
             {
                 tally.Error();
                 logger.LogWarning(e, "Ticket queue unavailable; {Left} stuck deliveries wait for the next run", stuck.Count - tally.Get("requeued"));

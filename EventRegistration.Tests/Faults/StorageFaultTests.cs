@@ -66,4 +66,27 @@ public sealed class StorageFaultTests(StorageFaultTests.ProxiedStorageApp app) :
         Assert.Equal(0, await app.ScalarAsync<long>("select count(*) from outbox where dispatched_at is null"));
         await app.AssertAllAsync();
     }
+
+    /// <summary>
+    /// Seen once under load: the queue proxy accepted and dropped a connection, and the socket error
+    /// escaped the dispatcher's filter after the payment had committed (a 500 for a paid checkout).
+    /// Every way the queue can be unreachable is one answer: not dispatched, the timer sends it.
+    /// </summary>
+    public static TheoryData<string, Exception, bool> QueueFailures() => new()
+    {
+        { "socket error outside an HttpRequestException", new System.Net.Sockets.SocketException((int)System.Net.Sockets.SocketError.NotConnected), true },
+        { "storage answered with a failure", new Azure.RequestFailedException(503, "Server busy"), true },
+        { "connection refused", new HttpRequestException("Connection refused"), true },
+        { "timeout", new TaskCanceledException("timed out"), true },
+        { "several transport failures", new AggregateException(new IOException("reset"), new TimeoutException()), true },
+        { "a bug", new InvalidOperationException("bug"), false },
+        { "a bug among transport failures", new AggregateException(new IOException("reset"), new NullReferenceException()), false },
+    };
+
+    [Theory]
+    [MemberData(nameof(QueueFailures))]
+    public void Every_way_the_queue_is_unreachable_is_classified_once(string situation, Exception failure, bool unavailable)
+    {
+        Assert.True(unavailable == Functions.Infrastructure.Storage.TicketQueue.IsUnavailable(failure), situation);
+    }
 }

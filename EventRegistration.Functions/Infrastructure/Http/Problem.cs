@@ -50,6 +50,13 @@ public static class Problems
         return result;
     }
 
+    public static ApiResult TooManyRequests(string detail, int retryAfterSeconds)
+    {
+        var result = Make(429, "too-many-requests", "Too many requests", detail);
+        result.Headers["Retry-After"] = retryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return result;
+    }
+
     private static ApiResult Make(int status, string slug, string title, string detail, string? field = null, Guid? registrationId = null) =>
         new(status, new ProblemDocument(TypePrefix + slug, title, status, detail, field, registrationId), ContentType);
 }

@@ -56,6 +56,15 @@ public sealed class TicketQueue
     public QueueClient Client => _queue;
     public QueueClient PoisonClient => _poison;
 
+    /// <summary>
+    /// Whether a failed queue call means the queue could not be reached or answered with a failure
+    /// (try again later, nothing lost), as opposed to a bug. The one place that says so for every caller.
+    /// </summary>
+    public static bool IsUnavailable(Exception e) =>
+        e is Azure.RequestFailedException or HttpRequestException or IOException or System.Net.Sockets.SocketException
+            or TimeoutException or TaskCanceledException
+        || e is AggregateException aggregate && aggregate.InnerExceptions.All(IsUnavailable);
+
     public async Task SendAsync(TicketDeliveryMessage message, CancellationToken cancellationToken)
     {
         await EnsureCreatedAsync(cancellationToken);
