@@ -22,7 +22,7 @@ public sealed class ChaosSoakTests(TestApp app, ITestOutputHelper output) : ICla
             new("every answer was one the operation allows (503s retried)", report.Unexpected.Count == 0, string.Join("; ", report.Unexpected.Take(5))),
             new("paid registrations of the uncapped event = journeys that paid and were not refunded",
                 report.ExpectedPaidUncapped == report.PaidUncapped, $"expected {report.ExpectedPaidUncapped}, found {report.PaidUncapped}"),
-            new("the tight event filled up (the refund_due path ran)", report.RefundDue > 0, $"{report.RefundDue} refund_due"),
+            new("the tight event filled up (the refund_due path ran)", report.RefundDue > 0, $"{report.RefundDue} refund_due (event_full)"),
         };
         if (options.RefundShapes)
         {

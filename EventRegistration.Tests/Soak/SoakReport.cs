@@ -16,7 +16,7 @@ public static class SoakReport
         text.AppendLine();
         text.AppendLine(CultureInfo.InvariantCulture, $"Written by `./dev soak --operations {o.Operations} --faults {o.Faults} --seed {o.Seed}{(o.RefundShapes ? " --refund-shapes" : "")}` on {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC; the same command with the same seed plans the same operations (their interleaving and the faults' timing differ from run to run).");
         text.AppendLine();
-        text.AppendLine(CultureInfo.InvariantCulture, $"**{(checks.All(c => c.Passed) ? "Passed" : "FAILED")}**: {report.Operations:N0} operations ({report.Journeys:N0} member journeys over three events) with {report.FaultsInjected:N0} injected faults in {report.Duration.TotalSeconds:F0} s, {Environment.ProcessorCount} cores shared with the database, Azurite and other builds; 503 answers retried (as Razorpay or a browser would): {report.Retries:N0}.");
+        text.AppendLine(CultureInfo.InvariantCulture, $"**{(checks.All(c => c.Passed) ? "Passed" : "FAILED")}**: {report.Operations:N0} operations ({report.Journeys:N0} member journeys over three events) with {report.FaultsInjected:N0} injected faults in {report.Duration.TotalSeconds:F0} s, {Environment.ProcessorCount} cores shared with the database and Azurite; 503 answers retried (as Razorpay or a browser would): {report.Retries:N0}.");
         text.AppendLine();
         text.AppendLine("## Checks");
         text.AppendLine();
