@@ -46,7 +46,11 @@ public sealed class TcpProxy : IAsyncDisposable
         {
             try
             {
-                pair.Client.Client.LingerState = new LingerOption(true, 0);
+                // A relay that already closed its side leaves no socket behind (Client is null then).
+                if (pair.Client.Client is { } socket)
+                {
+                    socket.LingerState = new LingerOption(true, 0);
+                }
             }
             catch (Exception e) when (e is SocketException or ObjectDisposedException)
             {
