@@ -8,6 +8,7 @@ using EventRegistration.Functions.Infrastructure.Telemetry;
 using EventRegistration.Functions.Orders;
 using EventRegistration.Functions.Outbox;
 using EventRegistration.Functions.Webhooks;
+using Microsoft.Extensions.Azure;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Http.Resilience;
@@ -27,7 +28,9 @@ public static class EventRegistrationServices
             .Validate(o => o.ConnectionString.Length == 0 || ConnectionStringParses(o.ConnectionString),
                 "Postgres__ConnectionString is not a valid Npgsql connection string.");
         services.AddAppSettings<StorageOptions>(configuration, StorageOptions.Section)
-            .Configure(o => o.ConnectionString = configuration[StorageOptions.ConnectionSetting] ?? o.ConnectionString);
+            .Configure(o => o.ConnectionString = configuration[StorageOptions.ConnectionSetting] ?? o.ConnectionString)
+            .Validate(_ => StorageClients.IsConfigured(configuration),
+                "AzureWebJobsStorage is required: a storage connection string, or AzureWebJobsStorage__accountName for the managed identity.");
         services.AddAppSettings<RazorpayOptions>(configuration, RazorpayOptions.Section)
             .Configure(o => o.WebhookSecrets = WebhookSecretSettings.Read(configuration))
             .ValidateAll(_ => WebhookSecretSettings.Problems(configuration));
@@ -39,6 +42,8 @@ public static class EventRegistrationServices
 
         services.AddSingleton(provider => new NpgsqlDataSourceBuilder(provider.GetRequiredService<IOptions<PostgresOptions>>().Value.ConnectionString).Build());
         services.AddSingleton<Database>();
+        services.AddAzureClientsCore();
+        services.AddSingleton<StorageClients>();
         services.AddSingleton<TicketQueue>();
         services.AddSingleton<OutboxDispatcher>();
 

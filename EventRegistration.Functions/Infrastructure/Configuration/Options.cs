@@ -33,7 +33,7 @@ public sealed class StorageOptions
     public const string Section = "Storage";
     public const string ConnectionSetting = "AzureWebJobsStorage";
 
-    [Required(ErrorMessage = "AzureWebJobsStorage (storage connection string) is required.")]
+    /// <summary>The connection-string form of <c>AzureWebJobsStorage</c>, if that is the form given (see StorageClients).</summary>
     public string ConnectionString { get; set; } = "";
 
     /// <summary>Must equal the queue the DeliverTicket trigger listens on; tests give each class its own.</summary>
