@@ -1,3 +1,4 @@
+using Azure.Core;
 using Dapper;
 using EventRegistration.Functions.Confirmation;
 using EventRegistration.Functions.Infrastructure.Configuration;
@@ -26,7 +27,9 @@ public static class EventRegistrationServices
 
         services.AddAppSettings<PostgresOptions>(configuration, PostgresOptions.Section)
             .Validate(o => o.ConnectionString.Length == 0 || ConnectionStringParses(o.ConnectionString),
-                "Postgres__ConnectionString is not a valid Npgsql connection string.");
+                "Postgres__ConnectionString is not a valid Npgsql connection string.")
+            .Validate(PostgresSignIn.PasswordFitsSignIn,
+                "Postgres__ConnectionString must hold no password when Postgres__EntraAuthentication is true (the token is the password).");
         services.AddAppSettings<StorageOptions>(configuration, StorageOptions.Section)
             .Configure(o => o.ConnectionString = configuration[StorageOptions.ConnectionSetting] ?? o.ConnectionString)
             .Validate(_ => StorageClients.IsConfigured(configuration),
@@ -40,7 +43,10 @@ public static class EventRegistrationServices
         services.AddSingleton<RegistrationMetrics>();
         services.AddSingleton(TimeProvider.System);
 
-        services.AddSingleton(provider => new NpgsqlDataSourceBuilder(provider.GetRequiredService<IOptions<PostgresOptions>>().Value.ConnectionString).Build());
+        services.AddKeyedSingleton(PostgresSignIn.CredentialKey, (provider, _) =>
+            provider.GetRequiredService<AzureComponentFactory>().CreateTokenCredential(configuration.GetSection(PostgresOptions.Section)));
+        services.AddSingleton(provider => PostgresSignIn.DataSource(provider.GetRequiredService<IOptions<PostgresOptions>>().Value,
+            () => provider.GetRequiredKeyedService<TokenCredential>(PostgresSignIn.CredentialKey)));
         services.AddSingleton<Database>();
         services.AddAzureClientsCore();
         services.AddSingleton<StorageClients>();

@@ -171,6 +171,9 @@ var appSettings = {
   Postgres__MaxConcurrentTransactions: string(postgresMaxConcurrentTransactions)
   Postgres__SlotWaitMilliseconds: '4000'
   Postgres__LockTimeoutMilliseconds: '3000'
+  // Password sign-in until the identity is mapped to evreg_app (infra/README.md, "App database role").
+  Postgres__EntraAuthentication: 'false'
+  Postgres__TokenRefreshSeconds: '1800'
   Razorpay__KeyId: razorpayKeyId
   Razorpay__KeySecret: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.razorpayKeySecretUri})'
   // One setting per secret (a configuration array): a secret may contain any character, commas included.
