@@ -1,6 +1,7 @@
 using Azure.Core;
 using Dapper;
 using EventRegistration.Functions.Confirmation;
+using EventRegistration.Functions.Health;
 using EventRegistration.Functions.Infrastructure.Configuration;
 using EventRegistration.Functions.Infrastructure.Database;
 using EventRegistration.Functions.Infrastructure.Razorpay;
@@ -49,7 +50,7 @@ public static class EventRegistrationServices
             () => provider.GetRequiredKeyedService<TokenCredential>(PostgresSignIn.CredentialKey)));
         services.AddSingleton<Database>();
         services.AddAzureClientsCore();
-        services.AddSingleton<StorageClients>();
+        services.AddSingleton(provider => new StorageClients(provider.GetRequiredService<AzureComponentFactory>(), configuration));
         services.AddSingleton<TicketQueue>();
         services.AddSingleton<OutboxDispatcher>();
 
@@ -79,6 +80,7 @@ public static class EventRegistrationServices
         services.AddSingleton<PaymentLedger>();
         services.AddSingleton<CreateOrderHandler>();
         services.AddSingleton<ConfirmCheckoutHandler>();
+        services.AddSingleton<HealthCheck>();
         services.AddWebhooks(configuration);
         services.AddReconciliation(configuration);
         services.AddTickets(configuration);
