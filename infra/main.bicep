@@ -153,7 +153,6 @@ module keyVault 'app/keyvault.bicep' = {
     location: location
     tags: tags
     keyVaultName: take('kv-${abbreviation}', 24)
-    storageAccountName: storage.outputs.name
     postgresConnectionString: postgresConnectionString
     razorpayKeySecret: razorpayKeySecret
     razorpayWebhookSecret: razorpayWebhookSecret
@@ -166,7 +165,9 @@ module keyVault 'app/keyvault.bicep' = {
 // Every setting of README.md's configuration table. Secrets are Key Vault references; the rest
 // are the documented defaults. APPLICATIONINSIGHTS_CONNECTION_STRING is added in api.bicep.
 var appSettings = {
-  AzureWebJobsStorage: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.storageConnectionSecretUri})'
+  // Identity-based storage: the host and the app's own clients (StorageClients) sign in with the
+  // Function App's identity; no account key exists in any setting, and the account refuses them.
+  AzureWebJobsStorage__accountName: storage.outputs.name
   Postgres__ConnectionString: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.postgresConnectionSecretUri})'
   Postgres__MaxConcurrentTransactions: string(postgresMaxConcurrentTransactions)
   Postgres__SlotWaitMilliseconds: '4000'
