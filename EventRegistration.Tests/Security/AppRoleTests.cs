@@ -1,3 +1,4 @@
+using EventRegistration.Functions.Health;
 using EventRegistration.Tests.Infrastructure;
 using EventRegistration.Tests.Reconciliation;
 using EventRegistration.Tests.Tickets;
@@ -73,6 +74,12 @@ public sealed class AppRoleTests(AppRoleApp app) : IClassFixture<AppRoleApp>
         var audit = await app.ReconcileAsync();
         Assert.Equal(("completed", 0), (audit.Status, audit.ErrorCount));
         Assert.NotEqual("pending", await app.ScalarAsync<string>("select status from event_registrations where id = @lateRegistration", new { lateRegistration }));
+
+        // The health probe reads DbUp's journal and the runs as the app role too.
+        var probe = TestApp.Request([]);
+        var health = await TestApp.ExecuteAsync(probe, await app.Function<HealthFunction>().Health(probe));
+        Assert.Equal(200, health.Status);
+        Assert.Equal("ok", health.Json.GetProperty("migrations").GetProperty("status").GetString());
 
         var refusals = app.Logs.Lines.Where(l => l.Texts.Any(t => t.Contains("42501", StringComparison.Ordinal) || t.Contains("permission denied", StringComparison.OrdinalIgnoreCase))).ToList();
         Assert.True(refusals.Count == 0, string.Join(Environment.NewLine, refusals.Select(l => l.Message)));
