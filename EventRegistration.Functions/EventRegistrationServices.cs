@@ -1,5 +1,7 @@
+using Azure.Core;
 using Dapper;
 using EventRegistration.Functions.Confirmation;
+using EventRegistration.Functions.Health;
 using EventRegistration.Functions.Infrastructure.Configuration;
 using EventRegistration.Functions.Infrastructure.Database;
 using EventRegistration.Functions.Infrastructure.Razorpay;
@@ -8,6 +10,7 @@ using EventRegistration.Functions.Infrastructure.Telemetry;
 using EventRegistration.Functions.Orders;
 using EventRegistration.Functions.Outbox;
 using EventRegistration.Functions.Webhooks;
+using Microsoft.Extensions.Azure;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Http.Resilience;
@@ -25,9 +28,13 @@ public static class EventRegistrationServices
 
         services.AddAppSettings<PostgresOptions>(configuration, PostgresOptions.Section)
             .Validate(o => o.ConnectionString.Length == 0 || ConnectionStringParses(o.ConnectionString),
-                "Postgres__ConnectionString is not a valid Npgsql connection string.");
+                "Postgres__ConnectionString is not a valid Npgsql connection string.")
+            .Validate(PostgresSignIn.PasswordFitsSignIn,
+                "Postgres__ConnectionString must hold no password when Postgres__EntraAuthentication is true (the token is the password).");
         services.AddAppSettings<StorageOptions>(configuration, StorageOptions.Section)
-            .Configure(o => o.ConnectionString = configuration[StorageOptions.ConnectionSetting] ?? o.ConnectionString);
+            .Configure(o => o.ConnectionString = configuration[StorageOptions.ConnectionSetting] ?? o.ConnectionString)
+            .Validate(_ => StorageClients.IsConfigured(configuration),
+                "AzureWebJobsStorage is required: a storage connection string, or AzureWebJobsStorage__accountName for the managed identity.");
         services.AddAppSettings<RazorpayOptions>(configuration, RazorpayOptions.Section)
             .Configure(o => o.WebhookSecrets = WebhookSecretSettings.Read(configuration))
             .ValidateAll(_ => WebhookSecretSettings.Problems(configuration));
@@ -37,8 +44,13 @@ public static class EventRegistrationServices
         services.AddSingleton<RegistrationMetrics>();
         services.AddSingleton(TimeProvider.System);
 
-        services.AddSingleton(provider => new NpgsqlDataSourceBuilder(provider.GetRequiredService<IOptions<PostgresOptions>>().Value.ConnectionString).Build());
+        services.AddKeyedSingleton(PostgresSignIn.CredentialKey, (provider, _) =>
+            provider.GetRequiredService<AzureComponentFactory>().CreateTokenCredential(configuration.GetSection(PostgresOptions.Section)));
+        services.AddSingleton(provider => PostgresSignIn.DataSource(provider.GetRequiredService<IOptions<PostgresOptions>>().Value,
+            () => provider.GetRequiredKeyedService<TokenCredential>(PostgresSignIn.CredentialKey)));
         services.AddSingleton<Database>();
+        services.AddAzureClientsCore();
+        services.AddSingleton(provider => new StorageClients(provider.GetRequiredService<AzureComponentFactory>(), configuration));
         services.AddSingleton<TicketQueue>();
         services.AddSingleton<OutboxDispatcher>();
 
@@ -68,6 +80,7 @@ public static class EventRegistrationServices
         services.AddSingleton<PaymentLedger>();
         services.AddSingleton<CreateOrderHandler>();
         services.AddSingleton<ConfirmCheckoutHandler>();
+        services.AddSingleton<HealthCheck>();
         services.AddWebhooks(configuration);
         services.AddReconciliation(configuration);
         services.AddTickets(configuration);

@@ -153,7 +153,6 @@ module keyVault 'app/keyvault.bicep' = {
     location: location
     tags: tags
     keyVaultName: take('kv-${abbreviation}', 24)
-    storageAccountName: storage.outputs.name
     postgresConnectionString: postgresConnectionString
     razorpayKeySecret: razorpayKeySecret
     razorpayWebhookSecret: razorpayWebhookSecret
@@ -166,11 +165,16 @@ module keyVault 'app/keyvault.bicep' = {
 // Every setting of README.md's configuration table. Secrets are Key Vault references; the rest
 // are the documented defaults. APPLICATIONINSIGHTS_CONNECTION_STRING is added in api.bicep.
 var appSettings = {
-  AzureWebJobsStorage: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.storageConnectionSecretUri})'
+  // Identity-based storage: the host and the app's own clients (StorageClients) sign in with the
+  // Function App's identity; no account key exists in any setting, and the account refuses them.
+  AzureWebJobsStorage__accountName: storage.outputs.name
   Postgres__ConnectionString: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.postgresConnectionSecretUri})'
   Postgres__MaxConcurrentTransactions: string(postgresMaxConcurrentTransactions)
   Postgres__SlotWaitMilliseconds: '4000'
   Postgres__LockTimeoutMilliseconds: '3000'
+  // Password sign-in until the identity is mapped to evreg_app (infra/README.md, "App database role").
+  Postgres__EntraAuthentication: 'false'
+  Postgres__TokenRefreshSeconds: '1800'
   Razorpay__KeyId: razorpayKeyId
   Razorpay__KeySecret: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.razorpayKeySecretUri})'
   // One setting per secret (a configuration array): a secret may contain any character, commas included.

@@ -3,6 +3,7 @@ using Azure.Core;
 using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;
 using EventRegistration.Functions.Infrastructure.Configuration;
+using EventRegistration.Functions.Infrastructure.Storage;
 using Microsoft.Extensions.Options;
 
 namespace EventRegistration.Functions.Tickets;
@@ -13,14 +14,14 @@ public sealed class TicketBlobs
     private readonly Container _locks;
     private readonly Container _tickets;
 
-    public TicketBlobs(IOptions<StorageOptions> options)
+    public TicketBlobs(IOptions<StorageOptions> options, StorageClients storage)
     {
         var clientOptions = new BlobClientOptions();
         clientOptions.Retry.MaxRetries = 2;
         clientOptions.Retry.Mode = RetryMode.Exponential;
         clientOptions.Retry.Delay = TimeSpan.FromMilliseconds(200);
         clientOptions.Retry.NetworkTimeout = TimeSpan.FromSeconds(5);
-        var service = new BlobServiceClient(options.Value.ConnectionString, clientOptions);
+        var service = storage.Blobs(clientOptions);
         _locks = new Container(service.GetBlobContainerClient(options.Value.TicketLocksContainer));
         _tickets = new Container(service.GetBlobContainerClient(options.Value.TicketsContainer));
     }

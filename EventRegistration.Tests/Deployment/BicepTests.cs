@@ -20,7 +20,6 @@ public sealed partial class BicepTests
     /// <summary>The settings holding secrets: each must be a Key Vault reference in Azure.</summary>
     private static readonly string[] SecretSettings =
     [
-        "AzureWebJobsStorage",
         "Postgres__ConnectionString",
         "Razorpay__KeySecret",
         "Razorpay__WebhookSecrets__0",
@@ -33,6 +32,12 @@ public sealed partial class BicepTests
     /// app setting; it only exists locally, for func start.
     /// </summary>
     private static readonly string[] LocalOnlySettings = ["FUNCTIONS_WORKER_RUNTIME"];
+
+    /// <summary>
+    /// Settings deployed in another form: storage is reached with the app's identity
+    /// (<c>AzureWebJobsStorage__accountName</c>), the connection string exists only locally.
+    /// </summary>
+    private static string DeployedName(string setting) => setting == "AzureWebJobsStorage" ? "AzureWebJobsStorage__accountName" : setting;
 
     [Fact]
     public void Main_template_compiles_without_warnings()
@@ -57,6 +62,7 @@ public sealed partial class BicepTests
         var required = sample.RootElement.GetProperty("Values").EnumerateObject()
             .Select(p => p.Name)
             .Except(LocalOnlySettings)
+            .Select(DeployedName)
             .ToList();
 
         var missing = required.Except(AppSettings().Keys).ToList();
@@ -69,7 +75,7 @@ public sealed partial class BicepTests
         var documented = ReadmeSettings();
         Assert.Contains("Reconciliation__BatchSize", documented);
 
-        var missing = documented.Except(AppSettings().Keys).ToList();
+        var missing = documented.Select(DeployedName).Except(AppSettings().Keys).ToList();
         Assert.True(missing.Count == 0, $"README settings missing from the app: {string.Join(", ", missing)}");
     }
 
@@ -150,6 +156,38 @@ public sealed partial class BicepTests
 
         var vault = Resource(ModuleTemplate("keyvault"), "Microsoft.KeyVault/vaults");
         Assert.True(vault.GetProperty("properties").GetProperty("enableRbacAuthorization").GetBoolean());
+    }
+
+    [Fact]
+    public void Storage_refuses_shared_keys_and_no_setting_or_secret_holds_an_account_key_or_password()
+    {
+        var account = Resource(ModuleTemplate("storage"), "Microsoft.Storage/storageAccounts");
+        Assert.False(account.GetProperty("properties").GetProperty("allowSharedKeyAccess").GetBoolean());
+        Assert.False(AppSettings().ContainsKey("AzureWebJobsStorage"), "a storage connection string would carry the account key");
+        Assert.Matches(@"'storage'\), '[0-9-]+'\)\.outputs\.name\.value\]$", AppSettings()["AzureWebJobsStorage__accountName"]);
+        foreach (var (name, value) in AppSettings())
+        {
+            Assert.DoesNotContain("AccountKey", value, StringComparison.OrdinalIgnoreCase);
+            Assert.DoesNotContain("listKeys", value, StringComparison.OrdinalIgnoreCase);
+            Assert.False(value.Contains("Password", StringComparison.OrdinalIgnoreCase), $"{name} carries a password in the clear");
+        }
+
+        Assert.DoesNotContain("listKeys", ModuleTemplate("keyvault").GetRawText(), StringComparison.Ordinal);
+        Assert.DoesNotContain("listKeys", ModuleTemplate("api").GetRawText(), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("storageBlobDataOwner", "b7e6dc6d-f1e8-4753-8033-0f276bb0955b")]
+    [InlineData("storageQueueDataContributor", "974c5e8b-45b9-4653-ba55-5f855dd0fb88")]
+    [InlineData("storageTableDataContributor", "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3")]
+    public void App_identity_has_each_storage_data_role_it_needs_on_the_account(string role, string roleDefinitionId)
+    {
+        var api = ModuleTemplate("api");
+        Assert.Equal(roleDefinitionId, api.GetProperty("variables").GetProperty("roles").GetProperty(role).GetString());
+        Assert.Contains(Resources(api, "Microsoft.Authorization/roleAssignments"), a =>
+            a.GetProperty("scope").GetString()!.Contains("Microsoft.Storage/storageAccounts", StringComparison.Ordinal)
+            && a.GetProperty("properties").GetProperty("roleDefinitionId").GetString()!.Contains($"roles').{role}", StringComparison.Ordinal)
+            && a.GetProperty("properties").GetProperty("principalId").GetString()!.Contains("identity.principalId", StringComparison.Ordinal));
     }
 
     [Fact]

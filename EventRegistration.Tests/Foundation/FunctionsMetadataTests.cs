@@ -41,4 +41,13 @@ public sealed class FunctionsMetadataTests
         Assert.Equal(authLevel, trigger.GetProperty("authLevel").GetString(), ignoreCase: true);
         Assert.Equal(["post"], trigger.GetProperty("methods").EnumerateArray().Select(m => m.GetString()!.ToLowerInvariant()));
     }
+
+    [Fact]
+    public void Health_is_an_anonymous_get_on_its_own_route()
+    {
+        var trigger = Trigger("Health");
+        Assert.Equal("health", trigger.GetProperty("route").GetString());
+        Assert.Equal("Anonymous", trigger.GetProperty("authLevel").GetString(), ignoreCase: true);
+        Assert.Equal(["get"], trigger.GetProperty("methods").EnumerateArray().Select(m => m.GetString()!.ToLowerInvariant()));
+    }
 }

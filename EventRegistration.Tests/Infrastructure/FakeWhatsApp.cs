@@ -59,7 +59,7 @@ public sealed class FakeWhatsApp : IDisposable
 
                 if (NextFailure(_sendFailures, _sendOutage) is { } failure)
                 {
-                    return Error(failure);
+                    return Error(failure, EchoRecipientInErrors ? JsonNode.Parse(recorded.Text)?["to"]?.GetValue<string>() : null);
                 }
 
                 var body = JsonNode.Parse(recorded.Text)!.AsObject();
@@ -86,6 +86,9 @@ public sealed class FakeWhatsApp : IDisposable
 
     /// <summary>How long each send takes to answer (widens race windows; never asserted on).</summary>
     public TimeSpan SendDelay { get; set; }
+
+    /// <summary>Send errors name the recipient in their message, as some Graph errors do ("… to: +91…").</summary>
+    public bool EchoRecipientInErrors { get; set; }
 
     /// <summary>Runs when a send is accepted, just before the answer leaves: a test's hook to fail what comes next.</summary>
     public Action? OnSendAccepted { get; set; }
@@ -143,13 +146,13 @@ public sealed class FakeWhatsApp : IDisposable
         return new RecordedRequest(Header("Authorization"), Header("Content-Type"), bytes, Encoding.Latin1.GetString(bytes));
     }
 
-    private static WireMock.ResponseMessage Error(Failure failure)
+    private static WireMock.ResponseMessage Error(Failure failure, string? recipient = null)
     {
         var message = FakeResponses.Json(failure.Status, new JsonObject
         {
             ["error"] = new JsonObject
             {
-                ["message"] = $"(#{failure.Code}) The fake is failing on purpose",
+                ["message"] = $"(#{failure.Code}) The fake is failing on purpose" + (recipient is null ? "" : $" for recipient {recipient}"),
                 ["type"] = "OAuthException",
                 ["code"] = failure.Code,
                 ["fbtrace_id"] = "AbCdEfGhIjK",

@@ -40,6 +40,11 @@ public class TestApp : IAsyncLifetime
     {
     }
 
+    /// <summary>Logging a test class adds to the host (a capturing provider, its own level filter).</summary>
+    protected virtual void ConfigureLogging(ILoggingBuilder logging)
+    {
+    }
+
     public Dictionary<string, string?> Settings() => new()
     {
         ["AzureWebJobsStorage"] = AzuriteConnectionString,
@@ -69,17 +74,18 @@ public class TestApp : IAsyncLifetime
         ConnectionString = await TestDatabase.CreateAsync();
         var settings = Settings();
         Configure(settings);
-        _host = BuildHost(settings, Clock);
+        _host = BuildHost(settings, Clock, ConfigureLogging);
         await _host.StartAsync();
     }
 
     /// <summary>The app's services as Program.cs registers them, with DI validated on build.</summary>
-    public static IHost BuildHost(IDictionary<string, string?> settings, TimeProvider? clock = null)
+    public static IHost BuildHost(IDictionary<string, string?> settings, TimeProvider? clock = null, Action<ILoggingBuilder>? logging = null)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Configuration.AddInMemoryCollection(settings);
         builder.ConfigureContainer(new DefaultServiceProviderFactory(new ServiceProviderOptions { ValidateOnBuild = true, ValidateScopes = true }));
         builder.Logging.AddFilter(level => level >= LogLevel.Warning);
+        logging?.Invoke(builder.Logging);
         builder.Services.AddEventRegistration(builder.Configuration);
         if (clock is not null)
         {

@@ -17,8 +17,16 @@ param instanceMemoryMB int
 param appSettings object
 
 var roles = {
-  // Flex Consumption pulls the deployment package from blob storage with the app's identity.
+  // Blobs: Flex Consumption pulls the deployment package; the host keeps its state (timer
+  // schedule monitor, singleton and listener leases, keys) in blobs; the app takes ticket leases
+  // (ticket-locks) and writes QR images (tickets). Leases need more than Data Contributor's
+  // read/write: Owner is the built-in role the Functions host documents for AzureWebJobsStorage.
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
+  // Queues: the DeliverTicket trigger reads and deletes, moves poison messages, and the app sends
+  // (and schedules retries on) ticket-deliveries; creating a missing queue needs Contributor.
+  storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
+  // Tables: the Flex Consumption host writes its diagnostic events to a table in AzureWebJobsStorage.
+  storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
   // Resolves the @Microsoft.KeyVault(...) app settings.
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
 }
@@ -97,6 +105,26 @@ resource blobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   }
 }
 
+resource queueContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(storage.id, functionApp.id, roles.storageQueueDataContributor)
+  scope: storage
+  properties: {
+    principalId: functionApp.identity.principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageQueueDataContributor)
+  }
+}
+
+resource tableContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(storage.id, functionApp.id, roles.storageTableDataContributor)
+  scope: storage
+  properties: {
+    principalId: functionApp.identity.principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageTableDataContributor)
+  }
+}
+
 resource secretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(vault.id, functionApp.id, roles.keyVaultSecretsUser)
   scope: vault
@@ -117,6 +145,8 @@ resource settings 'Microsoft.Web/sites/config@2024-04-01' = {
   })
   dependsOn: [
     blobOwner
+    queueContributor
+    tableContributor
     secretsUser
   ]
 }

@@ -1,10 +1,10 @@
 // Key Vault holding every secret the app reads. Authorisation is Azure RBAC; the app's identity
-// gets "Key Vault Secrets User" in api.bicep. Secret values arrive as @secure parameters (or are
-// read from the storage account here) and never leave as outputs: only their URIs do.
+// gets "Key Vault Secrets User" in api.bicep. Secret values arrive as @secure parameters and
+// never leave as outputs: only their URIs do. Storage has no secret here: the app reaches it with
+// its identity, and the account refuses shared keys.
 param location string
 param tags object
 param keyVaultName string
-param storageAccountName string
 
 @secure()
 param postgresConnectionString string
@@ -18,10 +18,6 @@ param razorpayPreviousWebhookSecret string
 param whatsAppAccessToken string
 @secure()
 param ticketSigningKeyPem string
-
-resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
-  name: storageAccountName
-}
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   name: keyVaultName
@@ -37,14 +33,6 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
     enableSoftDelete: true
     softDeleteRetentionInDays: 7
     publicNetworkAccess: 'Enabled'
-  }
-}
-
-resource storageConnection 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
-  parent: vault
-  name: 'storage-connection-string'
-  properties: {
-    value: 'DefaultEndpointsProtocol=https;AccountName=${storage.name};AccountKey=${storage.listKeys().keys[0].value};EndpointSuffix=${environment().suffixes.storage}'
   }
 }
 
@@ -86,7 +74,6 @@ resource ticketSigningKey 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
 
 output name string = vault.name
 // Versionless URIs: the app picks up a rotated secret without a redeployment.
-output storageConnectionSecretUri string = storageConnection.properties.secretUri
 output postgresConnectionSecretUri string = postgresConnection.properties.secretUri
 output razorpayKeySecretUri string = razorpayKey.properties.secretUri
 output razorpayWebhookSecretUri string = razorpayWebhook.properties.secretUri

@@ -27,9 +27,10 @@ resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   properties: {
     minimumTlsVersion: 'TLS1_2'
     allowBlobPublicAccess: false
-    // The app reads AzureWebJobsStorage as a connection string (StorageOptions), so the
-    // account key stays enabled; the key itself only ever lives in Key Vault.
-    allowSharedKeyAccess: true
+    // The host and the app sign in with the Function App's identity (AzureWebJobsStorage__accountName);
+    // no key is handed out, so none can leak. The data roles are assigned in api.bicep.
+    allowSharedKeyAccess: false
+    defaultToOAuthAuthentication: true
     supportsHttpsTrafficOnly: true
   }
 }

@@ -25,6 +25,13 @@ public sealed class PostgresOptions
     /// <summary>PostgreSQL lock_timeout inside a transaction; exceeding it answers 503 + Retry-After.</summary>
     [Range(50, 60_000, ErrorMessage = "Postgres__LockTimeoutMilliseconds must be between 50 and 60000.")]
     public int LockTimeoutMilliseconds { get; set; } = 3_000;
+
+    /// <summary>Sign in with a Microsoft Entra token of the app's identity instead of a password (see PostgresSignIn).</summary>
+    public bool EntraAuthentication { get; set; }
+
+    /// <summary>How often a fresh token is fetched; Entra tokens live 60–90 minutes.</summary>
+    [Range(1, 3_600, ErrorMessage = "Postgres__TokenRefreshSeconds must be between 1 and 3600.")]
+    public int TokenRefreshSeconds { get; set; } = 1_800;
 }
 
 /// <summary>Storage queue and blob settings. The connection is <c>AzureWebJobsStorage</c>, shared with the triggers.</summary>
@@ -33,7 +40,7 @@ public sealed class StorageOptions
     public const string Section = "Storage";
     public const string ConnectionSetting = "AzureWebJobsStorage";
 
-    [Required(ErrorMessage = "AzureWebJobsStorage (storage connection string) is required.")]
+    /// <summary>The connection-string form of <c>AzureWebJobsStorage</c>, if that is the form given (see StorageClients).</summary>
     public string ConnectionString { get; set; } = "";
 
     /// <summary>Must equal the queue the DeliverTicket trigger listens on; tests give each class its own.</summary>

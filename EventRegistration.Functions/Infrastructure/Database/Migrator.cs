@@ -11,11 +11,17 @@ namespace EventRegistration.Functions.Infrastructure.Database;
 /// </summary>
 public static class Migrator
 {
+    /// <summary>The scripts this build carries, named as DbUp records them in <c>schemaversions</c>.</summary>
+    public static IReadOnlyList<string> EmbeddedScripts() =>
+        Assembly.GetExecutingAssembly().GetManifestResourceNames().Where(IsMigration).Order(StringComparer.Ordinal).ToList();
+
+    private static bool IsMigration(string name) => name.Contains(".Migrations.", StringComparison.Ordinal) && name.EndsWith(".sql", StringComparison.Ordinal);
+
     public static IReadOnlyList<string> Apply(string connectionString, ILogger? logger = null)
     {
         var upgrader = DeployChanges.To
             .PostgresqlDatabase(connectionString)
-            .WithScriptsEmbeddedInAssembly(Assembly.GetExecutingAssembly(), name => name.Contains(".Migrations.", StringComparison.Ordinal))
+            .WithScriptsEmbeddedInAssembly(Assembly.GetExecutingAssembly(), IsMigration)
             .WithTransactionPerScript()
             .LogTo(logger is null ? new NoOpUpgradeLog() : new LoggerUpgradeLog(logger))
             .Build();

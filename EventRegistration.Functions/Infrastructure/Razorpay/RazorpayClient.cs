@@ -4,6 +4,7 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using EventRegistration.Functions.Infrastructure.Configuration;
+using EventRegistration.Functions.Infrastructure.Telemetry;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -75,7 +76,8 @@ public sealed class RazorpayClient(HttpClient http, IOptions<RazorpayOptions> op
                     ?? throw new RazorpayException(method, path, response.StatusCode, "empty", "Razorpay answered an empty body.", transient: true, null);
             }
 
-            var (code, description) = ParseError(text);
+            var (code, raw) = ParseError(text);
+            var description = Redaction.Scrub(raw);
             var transient = response.StatusCode is HttpStatusCode.TooManyRequests or HttpStatusCode.Conflict || (int)response.StatusCode >= 500;
             logger.LogWarning("Razorpay {Method} {Path} answered {Status} {Code}: {Description}", method, path, (int)response.StatusCode, code, description);
             throw new RazorpayException(method, path, response.StatusCode, code, description, transient, response.Headers.RetryAfter?.Delta);

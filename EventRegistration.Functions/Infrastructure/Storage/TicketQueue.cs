@@ -37,7 +37,7 @@ public sealed class TicketQueue
     private readonly QueueClient _poison;
     private int _created;
 
-    public TicketQueue(IOptions<StorageOptions> options)
+    public TicketQueue(IOptions<StorageOptions> options, StorageClients storage)
     {
         var clientOptions = new QueueClientOptions { MessageEncoding = QueueMessageEncoding.Base64 };
         clientOptions.Retry.MaxRetries = 1;
@@ -49,8 +49,9 @@ public sealed class TicketQueue
         // the send itself; failures are logged by the callers.
         clientOptions.Diagnostics.IsLoggingEnabled = false;
         clientOptions.Diagnostics.IsDistributedTracingEnabled = false;
-        _queue = new QueueClient(options.Value.ConnectionString, options.Value.TicketQueueName, clientOptions);
-        _poison = new QueueClient(options.Value.ConnectionString, options.Value.TicketQueueName + "-poison", clientOptions);
+        var service = storage.Queues(clientOptions);
+        _queue = service.GetQueueClient(options.Value.TicketQueueName);
+        _poison = service.GetQueueClient(options.Value.TicketQueueName + "-poison");
     }
 
     public QueueClient Client => _queue;

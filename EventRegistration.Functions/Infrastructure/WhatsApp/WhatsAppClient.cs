@@ -4,6 +4,7 @@ using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using EventRegistration.Functions.Infrastructure.Telemetry;
 using EventRegistration.Functions.Tickets;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -111,7 +112,8 @@ public sealed class WhatsAppClient(HttpClient http, IOptions<WhatsAppOptions> op
                 }
             }
 
-            var (code, message) = ParseError(text);
+            var (code, raw) = ParseError(text);
+            var message = Redaction.Scrub(raw);
             var retryAfter = response.Headers.RetryAfter?.Delta
                 ?? (response.Headers.RetryAfter?.Date is { } date ? date - clock.GetUtcNow() : null);
             var failure = Failure(call, response.StatusCode, code,

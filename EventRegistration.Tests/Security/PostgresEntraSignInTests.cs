@@ -1,0 +1,122 @@
+using Azure.Core;
+using EventRegistration.Functions;
+using EventRegistration.Functions.Infrastructure.Database;
+using EventRegistration.Tests.Infrastructure;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
+
+namespace EventRegistration.Tests.Security;
+
+/// <summary>
+/// Entra sign-in exercised against the local server: a login whose password is whatever the
+/// fake token source hands out stands in for the Function App's identity, so a connection only
+/// opens if the app's data source really signs in with the current token.
+/// </summary>
+public sealed class PostgresEntraSignInTests(TestApp app) : IClassFixture<TestApp>
+{
+    [Fact]
+    public async Task The_app_signs_in_with_the_token_sources_token_and_takes_a_fresh_one_periodically()
+    {
+        var login = "evreg_entra_t" + Guid.NewGuid().ToString("N")[..12];
+        var tokens = new FakeTokenSource("token-1");
+        await AdminAsync($"create role {login} login password 'token-1' in role evreg_app");
+        try
+        {
+            var settings = app.Settings();
+            settings["Postgres:ConnectionString"] = new NpgsqlConnectionStringBuilder(app.ConnectionString) { Username = login, Password = null }.ConnectionString;
+            settings["Postgres:EntraAuthentication"] = "true";
+            settings["Postgres:TokenRefreshSeconds"] = "1";
+            await using var services = new ServiceCollection()
+                .AddLogging()
+                .AddEventRegistration(new ConfigurationBuilder().AddInMemoryCollection(settings).Build())
+                .AddKeyedSingleton<TokenCredential>(PostgresSignIn.CredentialKey, tokens)
+                .BuildServiceProvider();
+            var dataSource = services.GetRequiredService<Database>().DataSource;
+
+            Assert.Equal(login, await CurrentUserAsync(dataSource));
+            Assert.All(tokens.Scopes, scope => Assert.Equal(PostgresSignIn.Scope, scope));
+
+            // The token rotates: the server now accepts only the new one, and a new connection gets it.
+            tokens.Current = "token-2";
+            await AdminAsync($"alter role {login} password 'token-2'");
+            var asked = tokens.Calls;
+            var deadline = DateTime.UtcNow.AddSeconds(20);
+            while (tokens.Calls < asked + 2 && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(100);
+            }
+
+            Assert.True(tokens.Calls >= asked + 2, $"the token was fetched {tokens.Calls} times");
+            dataSource.Clear();
+            Assert.Equal(login, await CurrentUserAsync(dataSource));
+        }
+        finally
+        {
+            NpgsqlConnection.ClearAllPools();
+            await AdminAsync($"drop role if exists {login}");
+        }
+    }
+
+    [Fact]
+    public async Task A_password_beside_entra_sign_in_fails_start_up_naming_the_setting()
+    {
+        var failure = await app.StartUpFailureWithAsync("Postgres:EntraAuthentication", "true");
+        Assert.Contains("Postgres__ConnectionString must hold no password", failure, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Password_sign_in_is_unchanged_and_never_asks_for_a_token()
+    {
+        var tokens = new FakeTokenSource("unused");
+        await using var services = new ServiceCollection()
+            .AddLogging()
+            .AddEventRegistration(new ConfigurationBuilder().AddInMemoryCollection(app.Settings()).Build())
+            .AddKeyedSingleton<TokenCredential>(PostgresSignIn.CredentialKey, tokens)
+            .BuildServiceProvider();
+
+        Assert.Equal(new NpgsqlConnectionStringBuilder(app.ConnectionString).Username, await CurrentUserAsync(services.GetRequiredService<Database>().DataSource));
+        Assert.Equal(0, tokens.Calls);
+    }
+
+    private static async Task<string> CurrentUserAsync(NpgsqlDataSource dataSource)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync();
+        await using var command = new NpgsqlCommand("select current_user", connection);
+        return (string)(await command.ExecuteScalarAsync())!;
+    }
+
+    private static async Task AdminAsync(string sql)
+    {
+        await using var admin = new NpgsqlConnection(TestDatabase.AdminConnectionString);
+        await admin.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, admin);
+        await command.ExecuteNonQueryAsync();
+    }
+
+    /// <summary>Stands in for DefaultAzureCredential: hands out <see cref="Current"/> and counts the requests.</summary>
+    private sealed class FakeTokenSource(string first) : TokenCredential
+    {
+        private int _calls;
+
+        public volatile string Current = first;
+
+        public int Calls => Volatile.Read(ref _calls);
+
+        public System.Collections.Concurrent.ConcurrentQueue<string> Scopes { get; } = new();
+
+        public override AccessToken GetToken(TokenRequestContext requestContext, CancellationToken cancellationToken)
+        {
+            foreach (var scope in requestContext.Scopes)
+            {
+                Scopes.Enqueue(scope);
+            }
+
+            Interlocked.Increment(ref _calls);
+            return new AccessToken(Current, DateTimeOffset.UtcNow.AddHours(1));
+        }
+
+        public override ValueTask<AccessToken> GetTokenAsync(TokenRequestContext requestContext, CancellationToken cancellationToken) =>
+            ValueTask.FromResult(GetToken(requestContext, cancellationToken));
+    }
+}
