@@ -127,6 +127,13 @@ public static class DeliveryRetryPolicy
         _ => null,
     };
 
+    /// <summary>How long a delivery waits, without spending an attempt, while sending is on hold.</summary>
+    public static readonly TimeSpan HeldRecheck = TimeSpan.FromMinutes(15);
+
+    /// <summary>Categories that fail every ticket sent alike (the template, the token): sending stops until an operator acts.</summary>
+    public static bool StopsAllSends(string category) =>
+        category is "template_problem" or "template_paused" or "access_token_invalid" or "access_denied";
+
     /// <summary>
     /// What a <c>failed</c> status webhook (the message was accepted, then not delivered) means for
     /// the ticket. Nothing is resent automatically from a status: an operator decides.

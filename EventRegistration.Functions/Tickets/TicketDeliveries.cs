@@ -80,6 +80,12 @@ public sealed class TicketDeliveries(Database database)
            and next_attempt_at is not distinct from @SeenNextAttemptAt
         """;
 
+    /// <summary>Sending is on hold: the delivery waits, keeping its status and attempts.</summary>
+    private const string Postpone = """
+        update ticket_deliveries set next_attempt_at = @NextAttemptAt, last_error = @Note, updated_at = @Now
+         where registration_id = @RegistrationId and status = @ExpectedStatus and attempts = @ExpectedAttempts
+        """;
+
     /// <summary>The scheduled message never reached the queue: whichever copy comes next may act.</summary>
     private const string Unschedule = """
         update ticket_deliveries set next_attempt_at = null
@@ -185,6 +191,18 @@ public sealed class TicketDeliveries(Database database)
             ExpectedStatus = seen.Status,
             ExpectedAttempts = seen.Attempts,
         }), cancellationToken);
+
+    /// <returns>False when another worker moved the delivery on since <paramref name="seen"/> was read.</returns>
+    public async Task<bool> PostponeAsync(TicketDelivery seen, string note, DateTime nextAttemptAt, DateTime now, CancellationToken cancellationToken) =>
+        await database.RunAsync("ticket_postpone", connection => connection.ExecuteAsync(Postpone, new
+        {
+            seen.RegistrationId,
+            Note = Truncate(note),
+            NextAttemptAt = nextAttemptAt,
+            Now = now,
+            ExpectedStatus = seen.Status,
+            ExpectedAttempts = seen.Attempts,
+        }), cancellationToken) == 1;
 
     /// <returns>False when another worker moved the delivery on after this attempt started.</returns>
     public async Task<bool> MarkSentAsync(Guid registrationId, int attempt, string wamid, string mediaId, string? ticketBlob, DateTime now) =>

@@ -119,8 +119,8 @@ public sealed class DeliveryReceipts(Database database, TimeProvider clock, ILog
             {
                 StatusFailureKind.Undeliverable => (AnomalyKind.TicketUndeliverable,
                     "The number cannot receive WhatsApp messages from us; reach the member another way (no e-mail fallback is configured)."),
-                StatusFailureKind.SendingBlocked => (AnomalyKind.WhatsAppSendingBlocked,
-                    "The template or the access token is at fault; every ticket sent alike will fail until it is fixed."),
+                StatusFailureKind.SendingBlocked => (AnomalyKind.TicketDeliveryFailed,
+                    "The template or the access token is at fault; ticket sending is on hold until an operator fixes it (whatsapp_sending_blocked)."),
                 StatusFailureKind.NotNow => (AnomalyKind.TicketDeliveryFailed, "WhatsApp refused it for now; an operator may resend it later."),
                 _ => (AnomalyKind.TicketDeliveryFailed, "See WhatsApp's reason."),
             };
@@ -128,6 +128,10 @@ public sealed class DeliveryReceipts(Database database, TimeProvider clock, ILog
                 found.RegistrationId, failure.Category, status.ErrorCode);
             await AnomalyLog.RecordAsync(connection, transaction, new Anomaly(kind,
                 $"WhatsApp message {status.Wamid} failed: {error}. {advice}", found.EventId, found.RegistrationId), now);
+            if (failure.Kind == StatusFailureKind.SendingBlocked)
+            {
+                await SendingHolds.OpenAsync(connection, transaction, failure.Category, error!, found.EventId, found.RegistrationId, now);
+            }
         }
 
         return true;

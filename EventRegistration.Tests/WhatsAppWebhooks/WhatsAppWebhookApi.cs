@@ -92,12 +92,17 @@ public static class WhatsAppWebhookApi
     /// <summary>A paid registration whose ticket went out through the real flow; returns it and the wamid WhatsApp gave.</summary>
     public static async Task<(PaidTicket Ticket, string Wamid)> SentTicketAsync(this TestApp app)
     {
+        // A test before may have put sending on hold on purpose.
+        await app.ReleaseSendingHoldsAsync();
         var ticket = await app.PaidTicketAsync();
         await app.DeliverAsync(ticket.QueueMessage);
         var wamid = (await app.DeliveryAsync(ticket.RegistrationId)).Wamid;
         Assert.NotNull(wamid);
         return (ticket, wamid!);
     }
+
+    public static Task ReleaseSendingHoldsAsync(this TestApp app) =>
+        app.ExecuteAsync("update whatsapp_sending_holds set released_at = now() where released_at is null");
 
     public static long Epoch(DateTime at) => new DateTimeOffset(DateTime.SpecifyKind(at, DateTimeKind.Utc)).ToUnixTimeSeconds();
 }

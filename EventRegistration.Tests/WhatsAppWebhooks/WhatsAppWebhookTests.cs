@@ -187,8 +187,8 @@ public sealed class WhatsAppWebhookTests(TestApp app) : IClassFixture<TestApp>
     }
 
     [Theory]
-    [InlineData(132015, "whatsapp_sending_blocked", "template_paused")]
-    [InlineData(190, "whatsapp_sending_blocked", "access_token_invalid")]
+    [InlineData(132015, "ticket_delivery_failed", "template_paused")]
+    [InlineData(190, "ticket_delivery_failed", "access_token_invalid")]
     [InlineData(131047, "ticket_delivery_failed", "reengagement_required")]
     [InlineData(131056, "ticket_delivery_failed", "rate_limited")]
     [InlineData(131000, "ticket_delivery_failed", "other")]
@@ -205,6 +205,14 @@ public sealed class WhatsAppWebhookTests(TestApp app) : IClassFixture<TestApp>
             new { kind, id = ticket.RegistrationId }));
         Assert.Contains(category, detail);
         Assert.Contains("Some WhatsApp reason", detail);
+        // Template and token trouble put every further send on hold, with one anomaly that says so.
+        var held = await app.QueryAsync<string>("select category from whatsapp_sending_holds where released_at is null");
+        Assert.Equal(category is "template_paused" or "access_token_invalid" ? [category] : [], held);
+        if (held.Count > 0)
+        {
+            Assert.Contains(await app.QueryAsync<string>("select detail from anomalies where kind = 'whatsapp_sending_blocked' and registration_id = @id",
+                new { id = ticket.RegistrationId }), d => d.Contains("on hold"));
+        }
     }
 
     [Theory]

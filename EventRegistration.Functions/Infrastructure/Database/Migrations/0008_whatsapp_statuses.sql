@@ -49,3 +49,17 @@ alter table ticket_deliveries add column undelivered_reported_at timestamptz;
 create unique index ticket_deliveries_wamid on ticket_deliveries (wamid) where wamid is not null;
 create index ticket_deliveries_awaiting_delivery on ticket_deliveries (sent_at)
     where status = 'sent' and delivered_at is null and read_at is null and undelivered_reported_at is null;
+
+-- Template or token trouble (a paused or disabled template, an expired token) fails every ticket
+-- sent alike. While a hold is open (released_at null) no ticket is sent: each due delivery is
+-- postponed without spending an attempt, and an operator releases the hold once it is fixed.
+create table whatsapp_sending_holds (
+    id              bigint generated always as identity primary key,
+    category        text        not null,
+    reason          text        not null,
+    held_at         timestamptz not null,
+    released_at     timestamptz
+);
+
+-- At most one open hold: the first trouble opens it, later ones find it open.
+create unique index whatsapp_sending_holds_one_open on whatsapp_sending_holds ((true)) where released_at is null;
