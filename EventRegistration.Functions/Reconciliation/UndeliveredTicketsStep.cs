@@ -12,10 +12,12 @@ namespace EventRegistration.Functions.Reconciliation;
 /// <c>WhatsAppWebhook__UndeliveredAfterMinutes</c> is listed for an operator as
 /// <c>ticket_not_delivered</c>, once (the row is marked in the same transaction). It is never
 /// resent from here: WhatsApp has no idempotency key, and a message merely late would arrive twice.
+/// Statuses that arrived before their ticket recorded the wamid are attached first.
 /// </summary>
 public sealed class UndeliveredTicketsStep(
     Database database,
     TicketDeliveries deliveries,
+    DeliveryReceipts receipts,
     IOptions<WhatsAppWebhookOptions> webhook,
     IOptions<ReconciliationOptions> options,
     TimeProvider clock,
@@ -25,6 +27,12 @@ public sealed class UndeliveredTicketsStep(
 
     public async Task RunAsync(StepTally tally, CancellationToken cancellationToken)
     {
+        // A receipt that overtook its send's answer first, so its ticket is not listed for nothing.
+        if (await receipts.AttachEarlyStatusesAsync(options.Value.BatchSize, cancellationToken) is > 0 and var attached)
+        {
+            tally.Add("receipts_attached", attached);
+        }
+
         var minutes = webhook.Value.UndeliveredAfterMinutes;
         var before = clock.GetUtcNow().UtcDateTime.AddMinutes(-minutes);
         foreach (var ticket in await deliveries.FindUndeliveredAsync(before, options.Value.BatchSize, cancellationToken))

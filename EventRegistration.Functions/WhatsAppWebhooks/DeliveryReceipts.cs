@@ -38,6 +38,23 @@ public sealed class DeliveryReceipts(Database database, TimeProvider clock, ILog
 
     private const string LinkStatusSql = "update whatsapp_statuses set registration_id = @RegistrationId where wamid = @Wamid and status = @Status";
 
+    private const string FindEarlySql = """
+        select s.wamid as "Wamid", s.status as "Status", s.occurred_at as "OccurredAt", s.recipient_id as "RecipientId",
+               s.error_code as "ErrorCode", s.error_title as "ErrorTitle", s.error_detail as "ErrorDetail"
+          from whatsapp_statuses s
+          join ticket_deliveries d on d.wamid = s.wamid
+         where s.registration_id is null
+         order by s.received_at
+         limit @Limit
+        """;
+
+    /// <summary>Locks the unattached row, so two runs cannot attach one status twice.</summary>
+    /// <summary>A no-op write that locks the unattached row, so two runs cannot attach one status twice.</summary>
+    private const string ClaimEarlySql = """
+        update whatsapp_statuses set registration_id = null
+         where wamid = @Wamid and status = @Status and registration_id is null
+        """;
+
     private const string MarkProcessedSql = """
         update whatsapp_webhook_inbox set processed_at = @Now, statuses = @Count, last_error = null
          where body_sha256 = @Sha and processed_at is null
@@ -102,14 +119,48 @@ public sealed class DeliveryReceipts(Database database, TimeProvider clock, ILog
             return false;
         }
 
+        if (!await ActOnAsync(connection, transaction, status, failure, now))
+        {
+            logger.LogWarning("WhatsApp status {Status} for message {Wamid}, which no ticket carries; recorded for an operator", status.Status, status.Wamid);
+            await AnomalyLog.RecordOnceAsync(connection, transaction, new Anomaly(AnomalyKind.WhatsAppStatusUnknownMessage,
+                $"WhatsApp reported statuses for message {status.Wamid}, which no ticket delivery carries; see whatsapp_statuses. If a ticket records this id a moment later (the status overtook the send's answer), the reconciliation attaches them."), now);
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// Statuses that came before their ticket recorded the wamid (Meta's webhook can overtake the
+    /// send's own answer), attached now that a ticket carries it. Each is attached by one transaction.
+    /// </summary>
+    public async Task<int> AttachEarlyStatusesAsync(int limit, CancellationToken cancellationToken)
+    {
+        var early = await database.RunAsync("whatsapp_statuses_find_early", async connection =>
+            (await connection.QueryAsync<WhatsAppStatus>(FindEarlySql, new { Limit = limit })).ToList(), cancellationToken);
+        var attached = 0;
+        foreach (var status in early)
+        {
+            var done = await database.InTransactionAsync("whatsapp_statuses_attach", async (connection, transaction) =>
+            {
+                // Claimed by the first transaction that sees it still unattached.
+                var claimed = await connection.ExecuteAsync(ClaimEarlySql, new { status.Wamid, status.Status }, transaction) == 1;
+                var failure = status.Status == "failed" ? DeliveryRetryPolicy.ClassifyStatusFailure(status.ErrorCode) : null;
+                return claimed && await ActOnAsync(connection, transaction, status, failure, Now());
+            }, cancellationToken);
+            attached += done ? 1 : 0;
+        }
+
+        return attached;
+    }
+
+    /// <returns>False when no ticket carries the wamid.</returns>
+    private async Task<bool> ActOnAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, WhatsAppStatus status, StatusFailure? failure, DateTime now)
+    {
         var error = failure is null ? null : $"{failure.Category} ({status.ErrorCode?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "no code"}): {status.ErrorTitle}{(status.ErrorDetail is null ? "" : " — " + status.ErrorDetail)}";
         var ticket = await TicketDeliveries.RecordStatusAsync(connection, transaction, status.Wamid, status.Status, status.OccurredAt, status.ErrorCode, error);
         if (ticket is not { } found)
         {
-            logger.LogWarning("WhatsApp status {Status} for message {Wamid}, which no ticket carries; recorded for an operator", status.Status, status.Wamid);
-            await AnomalyLog.RecordOnceAsync(connection, transaction, new Anomaly(AnomalyKind.WhatsAppStatusUnknownMessage,
-                $"WhatsApp reported statuses for message {status.Wamid}, which no ticket delivery carries; see whatsapp_statuses."), now);
-            return true;
+            return false;
         }
 
         await connection.ExecuteAsync(LinkStatusSql, new { found.RegistrationId, status.Wamid, status.Status }, transaction);

@@ -266,6 +266,30 @@ public sealed class WhatsAppWebhookTests(TestApp app) : IClassFixture<TestApp>
         await app.AssertAllAsync();
     }
 
+    [Fact]
+    public async Task A_receipt_that_came_before_its_wamid_was_recorded_is_attached_later_and_the_ticket_is_not_listed_as_undelivered()
+    {
+        // Meta's 'delivered' can overtake the send's own answer: the status finds no ticket yet.
+        var (ticket, recordedWamid) = await app.SentTicketAsync();
+        var early = "wamid.EARLY" + Guid.NewGuid().ToString("N");
+        var t0 = WhatsAppWebhookApi.Epoch(DateTime.UtcNow);
+        await app.ExecuteAsync("update ticket_deliveries set wamid = null, status = 'sending', sent_at = null where registration_id = @id", new { id = ticket.RegistrationId });
+        Assert.Equal(200, (await app.WhatsAppStatusesAsync(WhatsAppWebhookApi.Body(new MetaStatus(early, "delivered", t0 + 1)))).Status);
+        // ... then the wamid is recorded (the ticket's MarkSent commits).
+        await app.ExecuteAsync("update ticket_deliveries set wamid = @early, status = 'sent', sent_at = now() where registration_id = @id",
+            new { early, id = ticket.RegistrationId });
+        Assert.NotEqual(early, recordedWamid);
+
+        app.Clock.Advance(TimeSpan.FromMinutes(61));
+        await app.ReconcileAsync();
+
+        var receipt = await ReceiptAsync(ticket.RegistrationId);
+        Assert.Equal("delivered", receipt.WhatsAppStatus);
+        Assert.Equal(DateTimeOffset.FromUnixTimeSeconds(t0 + 1).UtcDateTime, receipt.DeliveredAt);
+        Assert.Equal(ticket.RegistrationId, await app.ScalarAsync<Guid>("select registration_id from whatsapp_statuses where wamid = @early", new { early }));
+        Assert.Empty(await app.QueryAsync<string>("select detail from anomalies where kind = 'ticket_not_delivered' and registration_id = @id", new { id = ticket.RegistrationId }));
+    }
+
     [Theory]
     [InlineData("WhatsAppWebhook:VerifyToken", "")]
     [InlineData("WhatsAppWebhook:VerifyToken", "short")]
