@@ -54,8 +54,8 @@ public sealed class UndeliveredTicketsStep(
             if (reported)
             {
                 tally.Add("reported");
-                logger.LogWarning("Ticket of {RegistrationId} sent as {Wamid} has no delivery receipt after {Minutes} minutes; listed for an operator",
-                    ticket.RegistrationId, ticket.Wamid, minutes);
+                logger.LogWarning("Ticket of {RegistrationId} has no delivery receipt after {Minutes} minutes; listed for an operator",
+                    ticket.RegistrationId, minutes);
             }
         }
     }

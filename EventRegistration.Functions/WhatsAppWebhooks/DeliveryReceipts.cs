@@ -121,7 +121,8 @@ public sealed class DeliveryReceipts(Database database, TimeProvider clock, ILog
 
         if (!await ActOnAsync(connection, transaction, status, failure, now))
         {
-            logger.LogWarning("WhatsApp status {Status} for message {Wamid}, which no ticket carries; recorded for an operator", status.Status, status.Wamid);
+            // Not the wamid: Meta's ids encode the recipient's number.
+            logger.LogWarning("WhatsApp status {Status} for a message no ticket carries; recorded for an operator", status.Status);
             await AnomalyLog.RecordOnceAsync(connection, transaction, new Anomaly(AnomalyKind.WhatsAppStatusUnknownMessage,
                 $"WhatsApp reported statuses for message {status.Wamid}, which no ticket delivery carries; see whatsapp_statuses. If a ticket records this id a moment later (the status overtook the send's answer), the reconciliation attaches them."), now);
         }
