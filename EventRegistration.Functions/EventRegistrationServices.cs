@@ -84,6 +84,7 @@ public static class EventRegistrationServices
         services.AddWebhooks(configuration);
         services.AddReconciliation(configuration);
         services.AddTickets(configuration);
+        services.AddWhatsAppWebhook(configuration);
 
         return services;
     }

@@ -52,6 +52,14 @@ param whatsAppPhoneNumberId string
 @secure()
 param whatsAppAccessToken string
 
+@secure()
+@description('The verify token typed into the Meta app dashboard for the webhook callback URL (16+ random characters).')
+param whatsAppWebhookVerifyToken string
+
+@secure()
+@description('The Meta app secret (App settings, Basic): it signs WhatsApp webhook bodies (X-Hub-Signature-256).')
+param metaAppSecret string
+
 param whatsAppTemplateName string = 'event_ticket'
 param whatsAppTemplateLanguage string = 'en'
 
@@ -158,6 +166,8 @@ module keyVault 'app/keyvault.bicep' = {
     razorpayWebhookSecret: razorpayWebhookSecret
     razorpayPreviousWebhookSecret: razorpayPreviousWebhookSecret
     whatsAppAccessToken: whatsAppAccessToken
+    whatsAppWebhookVerifyToken: whatsAppWebhookVerifyToken
+    metaAppSecret: metaAppSecret
     ticketSigningKeyPem: ticketSigningKeyPem
   }
 }
@@ -204,6 +214,9 @@ var appSettings = {
   WhatsApp__TemplateName: whatsAppTemplateName
   WhatsApp__TemplateLanguage: whatsAppTemplateLanguage
   WhatsApp__TimeoutSeconds: '10'
+  WhatsAppWebhook__VerifyToken: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.whatsAppWebhookVerifyTokenUri})'
+  WhatsAppWebhook__AppSecret: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.metaAppSecretUri})'
+  WhatsAppWebhook__UndeliveredAfterMinutes: '60'
   Tickets__SigningKeyPem: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.ticketSigningKeyPemUri})'
   Tickets__LeaseSeconds: '30'
   Tickets__ResendUnfinishedAfterSeconds: '60'

@@ -33,6 +33,16 @@ public enum AnomalyKind
     TicketSentTwiceSuspected,
     TicketMessageUnreadable,
     TicketPoisoned,
+    /// <summary>WhatsApp reported the ticket's message failed and no resend can reach the number (e.g. 131026).</summary>
+    TicketUndeliverable,
+    /// <summary>WhatsApp reported the ticket's message failed for another reason (limits, re-engagement, unknown code).</summary>
+    TicketDeliveryFailed,
+    /// <summary>A failed status blames the template or the access token: every ticket sent alike will fail until an operator fixes it.</summary>
+    WhatsAppSendingBlocked,
+    /// <summary>A ticket accepted by WhatsApp with no 'delivered' (or 'read') after WhatsAppWebhook__UndeliveredAfterMinutes; not resent.</summary>
+    TicketNotDelivered,
+    /// <summary>A delivery status for a message id no ticket carries.</summary>
+    WhatsAppStatusUnknownMessage,
 
     // Webhooks.
     WebhookUnprocessable,
@@ -78,6 +88,11 @@ public static class AnomalyLog
         AnomalyKind.TicketMessageUnreadable => "ticket_message_unreadable",
         AnomalyKind.TicketPoisoned => "ticket_poisoned",
         AnomalyKind.WebhookUnprocessable => "webhook_unprocessable",
+        AnomalyKind.TicketUndeliverable => "ticket_undeliverable",
+        AnomalyKind.TicketDeliveryFailed => "ticket_delivery_failed",
+        AnomalyKind.WhatsAppSendingBlocked => "whatsapp_sending_blocked",
+        AnomalyKind.TicketNotDelivered => "ticket_not_delivered",
+        AnomalyKind.WhatsAppStatusUnknownMessage => "whatsapp_status_unknown_message",
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
     };
 

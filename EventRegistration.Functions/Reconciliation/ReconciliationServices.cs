@@ -27,6 +27,7 @@ public static class ReconciliationServices
         services.AddSingleton<IReconciliationStep, InboxStep>();
         services.AddSingleton<IReconciliationStep, DeliveriesStep>();
         services.AddSingleton<IReconciliationStep, AuditStep>();
+        services.AddSingleton<IReconciliationStep, UndeliveredTicketsStep>();
         services.AddSingleton<IReconciliationStep, OrdersStep>();
         services.AddSingleton<IReconciliationStep, RefundsStep>();
         services.AddSingleton<ReconciliationRunner>();

@@ -32,6 +32,21 @@ public sealed record DeliveryFailure(DeliveryFailureClass Class, string Category
         new(DeliveryFailureClass.OutcomeUnknown, "outcome_unknown", $"{e.GetType().Name}: {e.Message}");
 }
 
+/// <summary>What a <c>failed</c> delivery status says about the member and about sending.</summary>
+public enum StatusFailureKind
+{
+    /// <summary>The number cannot receive it (not on WhatsApp, blocked, invalid): no retry helps; an operator reaches the member another way.</summary>
+    Undeliverable,
+    /// <summary>Refused for now (re-engagement window, per-user or pair-rate limits): a resend later may reach the member.</summary>
+    NotNow,
+    /// <summary>The template or the token is at fault: every ticket sent the same way will fail too.</summary>
+    SendingBlocked,
+    /// <summary>Any other code: recorded with WhatsApp's own words for an operator.</summary>
+    Other,
+}
+
+public sealed record StatusFailure(StatusFailureKind Kind, string Category);
+
 /// <summary>What to do after a failed attempt.</summary>
 public abstract record RetryDecision
 {
@@ -76,18 +91,9 @@ public static class DeliveryRetryPolicy
             return (inDoubt, "unreadable_answer");
         }
 
-        switch (code)
+        if (CategoryOf(code) is { } known)
         {
-            case int c when RateLimitCodes.Contains(c):
-                return (DeliveryFailureClass.RateLimited, "rate_limited");
-            case 131026 or 100:
-                return (DeliveryFailureClass.Permanent, "invalid_recipient");
-            case 132000 or 132001 or 132012:
-                return (DeliveryFailureClass.Permanent, "template_problem");
-            case 132015 or 132016:
-                return (DeliveryFailureClass.Permanent, "template_paused");
-            case 190:
-                return (DeliveryFailureClass.Permanent, "access_token_invalid");
+            return (known == "rate_limited" ? DeliveryFailureClass.RateLimited : DeliveryFailureClass.Permanent, known);
         }
 
         if (status == 429)
@@ -104,6 +110,43 @@ public static class DeliveryRetryPolicy
         // Any other refusal is a request WhatsApp will refuse again: an operator has to look.
         return (DeliveryFailureClass.Permanent, status is 401 or 403 ? "access_denied" : "rejected");
     }
+
+    /// <summary>
+    /// What a Graph error code means, for a refused send and for a <c>failed</c> delivery status
+    /// alike: one catalogue of WhatsApp's codes. Null for a code this app gives no meaning of its own.
+    /// </summary>
+    public static string? CategoryOf(int? code) => code switch
+    {
+        int c when RateLimitCodes.Contains(c) => "rate_limited",
+        131026 or 100 => "invalid_recipient",
+        // Outside the 24-hour customer window, or the per-user marketing limit: not this number now.
+        131047 or 131049 => "reengagement_required",
+        132000 or 132001 or 132012 => "template_problem",
+        132015 or 132016 => "template_paused",
+        190 => "access_token_invalid",
+        _ => null,
+    };
+
+    /// <summary>How long a delivery waits, without spending an attempt, while sending is on hold.</summary>
+    public static readonly TimeSpan HeldRecheck = TimeSpan.FromMinutes(15);
+
+    /// <summary>Categories that fail every ticket sent alike (the template, the token): sending stops until an operator acts.</summary>
+    public static bool StopsAllSends(string category) =>
+        category is "template_problem" or "template_paused" or "access_token_invalid" or "access_denied";
+
+    /// <summary>
+    /// What a <c>failed</c> status webhook (the message was accepted, then not delivered) means for
+    /// the ticket. Nothing is resent automatically from a status: an operator decides.
+    /// </summary>
+    public static StatusFailure ClassifyStatusFailure(int? code) => CategoryOf(code) switch
+    {
+        "invalid_recipient" => new StatusFailure(StatusFailureKind.Undeliverable, "invalid_recipient"),
+        "reengagement_required" => new StatusFailure(StatusFailureKind.NotNow, "reengagement_required"),
+        "rate_limited" => new StatusFailure(StatusFailureKind.NotNow, "rate_limited"),
+        "template_problem" or "template_paused" => new StatusFailure(StatusFailureKind.SendingBlocked, CategoryOf(code)!),
+        "access_token_invalid" => new StatusFailure(StatusFailureKind.SendingBlocked, "access_token_invalid"),
+        _ => new StatusFailure(StatusFailureKind.Other, code is null ? "no_error_code" : "other"),
+    };
 
     /// <summary>
     /// After attempt number <paramref name="attempts"/> (1-based, already counted) started at

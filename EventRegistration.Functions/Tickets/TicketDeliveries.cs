@@ -1,5 +1,6 @@
 using Dapper;
 using EventRegistration.Functions.Infrastructure.Database;
+using Npgsql;
 
 namespace EventRegistration.Functions.Tickets;
 
@@ -21,6 +22,9 @@ public sealed class TicketDelivery
 
     public bool IsFinished => Status is "sent" or "failed";
 }
+
+/// <summary>A ticket WhatsApp accepted that has not been reported delivered.</summary>
+public sealed record UndeliveredTicket(Guid RegistrationId, Guid EventId, string Wamid, DateTime SentAt, string? WhatsAppStatus);
 
 /// <summary>
 /// The <c>ticket_deliveries</c> state machine, <c>queued → sending → sent | failed</c>, and every
@@ -76,6 +80,12 @@ public sealed class TicketDeliveries(Database database)
            and next_attempt_at is not distinct from @SeenNextAttemptAt
         """;
 
+    /// <summary>Sending is on hold: the delivery waits, keeping its status and attempts.</summary>
+    private const string Postpone = """
+        update ticket_deliveries set next_attempt_at = @NextAttemptAt, last_error = @Note, updated_at = @Now
+         where registration_id = @RegistrationId and status = @ExpectedStatus and attempts = @ExpectedAttempts
+        """;
+
     /// <summary>The scheduled message never reached the queue: whichever copy comes next may act.</summary>
     private const string Unschedule = """
         update ticket_deliveries set next_attempt_at = null
@@ -112,6 +122,61 @@ public sealed class TicketDeliveries(Database database)
          where registration_id = @RegistrationId and status in ('queued', 'sending') and updated_at = @Seen
         """;
 
+    /// <summary>
+    /// A WhatsApp delivery status on the ticket that carries the wamid. The view keeps the furthest
+    /// status reached (read > delivered > failed > sent), so statuses apply in any order; each
+    /// status's own time is kept once.
+    /// </summary>
+    private const string RecordStatus = """
+        update ticket_deliveries d
+           set whatsapp_status = case
+                   when array_position(array['sent', 'failed', 'delivered', 'read'], @Status)
+                        > coalesce(array_position(array['sent', 'failed', 'delivered', 'read'], d.whatsapp_status), 0)
+                   then @Status else d.whatsapp_status end,
+               whatsapp_sent_at = case when @Status = 'sent' then coalesce(d.whatsapp_sent_at, @At) else d.whatsapp_sent_at end,
+               delivered_at = case when @Status = 'delivered' then coalesce(d.delivered_at, @At) else d.delivered_at end,
+               read_at = case when @Status = 'read' then coalesce(d.read_at, @At) else d.read_at end,
+               whatsapp_failed_at = case when @Status = 'failed' then coalesce(d.whatsapp_failed_at, @At) else d.whatsapp_failed_at end,
+               whatsapp_error_code = case when @Status = 'failed' then @ErrorCode else d.whatsapp_error_code end,
+               whatsapp_error = case when @Status = 'failed' then @Error else d.whatsapp_error end
+          from event_registrations r
+         where d.wamid = @Wamid and r.id = d.registration_id
+        returning d.registration_id as "RegistrationId", r.event_id as "EventId"
+        """;
+
+    /// <summary>Tickets WhatsApp accepted before <c>@Before</c> with neither 'delivered' nor 'read' since, not yet reported.</summary>
+    private const string FindUndelivered = """
+        select d.registration_id as "RegistrationId", r.event_id as "EventId", d.wamid as "Wamid", d.sent_at as "SentAt",
+               d.whatsapp_status as "WhatsAppStatus"
+          from ticket_deliveries d
+          join event_registrations r on r.id = d.registration_id
+         where d.status = 'sent' and d.delivered_at is null and d.read_at is null
+           and d.undelivered_reported_at is null and d.sent_at < @Before
+         order by d.sent_at
+         limit @Limit
+        """;
+
+    private const string MarkUndeliveredReported = """
+        update ticket_deliveries set undelivered_reported_at = @Now
+         where registration_id = @RegistrationId and undelivered_reported_at is null
+           and delivered_at is null and read_at is null
+        """;
+
+    /// <returns>The ticket the wamid belongs to, or null when no ticket carries it.</returns>
+    public static async Task<(Guid RegistrationId, Guid EventId)?> RecordStatusAsync(NpgsqlConnection connection, NpgsqlTransaction transaction,
+        string wamid, string status, DateTime at, int? errorCode, string? error) =>
+        (await connection.QueryAsync<(Guid RegistrationId, Guid EventId)>(RecordStatus,
+            new { Wamid = wamid, Status = status, At = at, ErrorCode = errorCode, Error = error is null ? null : Truncate(error) }, transaction))
+            .Cast<(Guid, Guid)?>().SingleOrDefault();
+
+    public Task<List<UndeliveredTicket>> FindUndeliveredAsync(DateTime before, int limit, CancellationToken cancellationToken) =>
+        database.RunAsync("reconcile_undelivered_find", async connection =>
+            (await connection.QueryAsync<UndeliveredTicket>(FindUndelivered, new { Before = before, Limit = limit })).ToList(), cancellationToken);
+
+    /// <returns>False when it was reported already, or a 'delivered' came meanwhile.</returns>
+    public static async Task<bool> MarkUndeliveredReportedAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, Guid registrationId, DateTime now) =>
+        await connection.ExecuteAsync(MarkUndeliveredReported, new { RegistrationId = registrationId, Now = now }, transaction) == 1;
+
     public Task<TicketDelivery?> ReadAsync(Guid registrationId, CancellationToken cancellationToken) =>
         database.RunAsync("ticket_read", connection =>
             connection.QuerySingleOrDefaultAsync<TicketDelivery>(Read, new { RegistrationId = registrationId }), cancellationToken);
@@ -126,6 +191,18 @@ public sealed class TicketDeliveries(Database database)
             ExpectedStatus = seen.Status,
             ExpectedAttempts = seen.Attempts,
         }), cancellationToken);
+
+    /// <returns>False when another worker moved the delivery on since <paramref name="seen"/> was read.</returns>
+    public async Task<bool> PostponeAsync(TicketDelivery seen, string note, DateTime nextAttemptAt, DateTime now, CancellationToken cancellationToken) =>
+        await database.RunAsync("ticket_postpone", connection => connection.ExecuteAsync(Postpone, new
+        {
+            seen.RegistrationId,
+            Note = Truncate(note),
+            NextAttemptAt = nextAttemptAt,
+            Now = now,
+            ExpectedStatus = seen.Status,
+            ExpectedAttempts = seen.Attempts,
+        }), cancellationToken) == 1;
 
     /// <returns>False when another worker moved the delivery on after this attempt started.</returns>
     public async Task<bool> MarkSentAsync(Guid registrationId, int attempt, string wamid, string mediaId, string? ticketBlob, DateTime now) =>

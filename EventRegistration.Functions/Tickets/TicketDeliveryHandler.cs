@@ -52,6 +52,7 @@ public sealed class TicketDeliveryHandler(
     TicketSigner signer,
     WhatsAppClient whatsApp,
     TicketQueue queue,
+    SendingHolds holds,
     IOptions<TicketOptions> options,
     RegistrationMetrics metrics,
     TimeProvider clock,
@@ -146,6 +147,16 @@ public sealed class TicketDeliveryHandler(
             return await GiveUpAsync(delivery, $"gave up after {delivery.Attempts} attempts; last error{doubt}: {delivery.LastError}");
         }
 
+        if (await holds.OpenHoldAsync(cancellationToken) is { } hold)
+        {
+            var at = now + DeliveryRetryPolicy.HeldRecheck;
+            metrics.TicketSkipped("sending_on_hold");
+            logger.LogWarning("Ticket of {RegistrationId} not sent: sending is on hold ({Hold}); next look at {NextAttemptAt:O}", delivery.RegistrationId, hold, at);
+            return await deliveries.PostponeAsync(delivery, $"sending on hold: {hold}", at, now, cancellationToken)
+                ? await EnqueueRetryAsync(delivery.RegistrationId, delivery.Attempts, at, now)
+                : TicketDeliveryOutcome.Overtaken;
+        }
+
         string? note = null;
         if (delivery.Status == "sending")
         {
@@ -220,6 +231,18 @@ public sealed class TicketDeliveryHandler(
             DeliveryFailureClass.OutcomeUnknown => "outcome_unknown",
             _ => "transient_failure",
         }, Stopwatch.GetElapsedTime(started));
+
+        if (failure.Class == DeliveryFailureClass.Permanent && DeliveryRetryPolicy.StopsAllSends(failure.Category))
+        {
+            // Every ticket would meet the same refusal: hold sending, and let this one wait with the rest.
+            logger.LogError("Ticket of {RegistrationId}: WhatsApp refused with {Category}; ticket sending is put on hold", delivery.RegistrationId, failure.Category);
+            await holds.OpenAsync(failure.Category, failure.Reason, delivery.EventId, delivery.RegistrationId, now);
+            var heldUntil = now + DeliveryRetryPolicy.HeldRecheck;
+            return await deliveries.ScheduleRetryAsync(delivery.RegistrationId, attempt, inDoubt: false,
+                    $"attempt {attempt}: {failure.Category}: {failure.Reason} (sending on hold)", heldUntil, mediaId, ticketBlob, now)
+                ? await EnqueueRetryAsync(delivery.RegistrationId, attempt, heldUntil, now)
+                : TicketDeliveryOutcome.Overtaken;
+        }
 
         if (decision is RetryDecision.GiveUp giveUp)
         {

@@ -23,6 +23,7 @@ public static class TicketServices
 
         services.AddSingleton<TicketSigner>();
         services.AddSingleton<TicketDeliveries>();
+        services.AddSingleton<SendingHolds>();
         services.AddSingleton<TicketVerifier>();
         services.AddSingleton<TicketBlobs>();
         services.AddSingleton<TicketLocks>();

@@ -25,6 +25,8 @@ public sealed partial class BicepTests
         "Razorpay__WebhookSecrets__0",
         "WhatsApp__AccessToken",
         "Tickets__SigningKeyPem",
+        "WhatsAppWebhook__VerifyToken",
+        "WhatsAppWebhook__AppSecret",
     ];
 
     /// <summary>
@@ -120,7 +122,7 @@ public sealed partial class BicepTests
         foreach (var name in new[]
                  {
                      "postgresAdministratorPassword", "razorpayKeySecret", "razorpayWebhookSecret",
-                     "whatsAppAccessToken", "ticketSigningKeyPem",
+                     "whatsAppAccessToken", "ticketSigningKeyPem", "whatsAppWebhookVerifyToken", "metaAppSecret",
                  })
         {
             Assert.Equal("securestring", parameters.GetProperty(name).GetProperty("type").GetString());

@@ -33,13 +33,15 @@ public sealed class FunctionsMetadataTests
     [InlineData("CreateOrder", "events/{eventId}/orders", "Function")]
     [InlineData("ConfirmCheckout", "payments/confirm", "Anonymous")]
     [InlineData("RazorpayWebhook", "webhooks/razorpay", "Anonymous")]
-    public void Http_functions_bind_their_route_method_and_auth_level(string name, string route, string authLevel)
+    [InlineData("WhatsAppWebhook", "webhooks/whatsapp", "Anonymous")]
+    [InlineData("WhatsAppWebhookVerify", "webhooks/whatsapp", "Anonymous", "get")]
+    public void Http_functions_bind_their_route_method_and_auth_level(string name, string route, string authLevel, string method = "post")
     {
         var trigger = Trigger(name);
         Assert.Equal("httpTrigger", trigger.GetProperty("type").GetString());
         Assert.Equal(route, trigger.GetProperty("route").GetString());
         Assert.Equal(authLevel, trigger.GetProperty("authLevel").GetString(), ignoreCase: true);
-        Assert.Equal(["post"], trigger.GetProperty("methods").EnumerateArray().Select(m => m.GetString()!.ToLowerInvariant()));
+        Assert.Equal([method], trigger.GetProperty("methods").EnumerateArray().Select(m => m.GetString()!.ToLowerInvariant()));
     }
 
     [Fact]

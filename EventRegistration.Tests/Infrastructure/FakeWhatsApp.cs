@@ -23,6 +23,9 @@ public sealed class FakeWhatsApp : IDisposable
     public const string ApiVersion = "v21.0";
     public const string TemplateName = "event_ticket";
     public const string TemplateLanguage = "en";
+    /// <summary>The Meta app's webhook credentials as the tests configure them.</summary>
+    public const string VerifyToken = "test-verify-token-0123456789";
+    public const string AppSecret = "test-meta-app-secret";
 
     private readonly ConcurrentQueue<Failure> _sendFailures = new();
     private readonly ConcurrentQueue<Failure> _uploadFailures = new();

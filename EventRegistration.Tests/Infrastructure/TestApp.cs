@@ -66,6 +66,8 @@ public class TestApp : IAsyncLifetime
         ["WhatsApp:AccessToken"] = FakeWhatsApp.AccessToken,
         ["WhatsApp:TemplateName"] = FakeWhatsApp.TemplateName,
         ["Tickets:SigningKeyPem"] = TestTicketKey.PrivateKeyPem,
+        ["WhatsAppWebhook:VerifyToken"] = FakeWhatsApp.VerifyToken,
+        ["WhatsAppWebhook:AppSecret"] = FakeWhatsApp.AppSecret,
         ["ReconciliationSchedule"] = "0 */5 * * * *",
     };
 

@@ -146,6 +146,29 @@ public sealed class DeliveryRetryPolicyTests
         Assert.Equal(due, DeliveryRetryPolicy.IsDue(next, Now));
     }
 
+    [Theory]
+    [InlineData(131026, StatusFailureKind.Undeliverable, "invalid_recipient")]
+    [InlineData(100, StatusFailureKind.Undeliverable, "invalid_recipient")]
+    [InlineData(131047, StatusFailureKind.NotNow, "reengagement_required")]
+    [InlineData(131049, StatusFailureKind.NotNow, "reengagement_required")]
+    [InlineData(131056, StatusFailureKind.NotNow, "rate_limited")]
+    [InlineData(130429, StatusFailureKind.NotNow, "rate_limited")]
+    [InlineData(132015, StatusFailureKind.SendingBlocked, "template_paused")]
+    [InlineData(132016, StatusFailureKind.SendingBlocked, "template_paused")]
+    [InlineData(132001, StatusFailureKind.SendingBlocked, "template_problem")]
+    [InlineData(190, StatusFailureKind.SendingBlocked, "access_token_invalid")]
+    [InlineData(131000, StatusFailureKind.Other, "other")]
+    [InlineData(null, StatusFailureKind.Other, "no_error_code")]
+    public void A_failed_delivery_status_is_classified_from_the_same_catalogue_as_a_refused_send(int? code, StatusFailureKind kind, string category)
+    {
+        Assert.Equal(new StatusFailure(kind, category), DeliveryRetryPolicy.ClassifyStatusFailure(code));
+        if (code is not null and not 131000)
+        {
+            // The send side names the same category for the same code.
+            Assert.Equal(category, DeliveryRetryPolicy.Classify(WhatsAppCall.Messages, 400, code, true).Category);
+        }
+    }
+
     private static RetryDecision Decide(DeliveryFailureClass kind, int attempts, double jitter) =>
         DeliveryRetryPolicy.Decide(new DeliveryFailure(kind, "test", "test"), attempts, Now, Now, Defaults, jitter);
 }

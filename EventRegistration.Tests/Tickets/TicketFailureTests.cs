@@ -54,8 +54,7 @@ public sealed class TicketFailureTests(TestApp app) : IClassFixture<TestApp>, ID
 
     [Theory]
     [InlineData(400, 131026, "invalid_recipient")]
-    [InlineData(400, 132001, "template_problem")]
-    [InlineData(401, 190, "access_token_invalid")]
+    [InlineData(400, 131009, "rejected")]
     public async Task A_permanent_WhatsApp_error_fails_the_delivery_with_its_reason_and_sends_nothing_more(int status, int code, string category)
     {
         using var metrics = new TicketMetricsRecorder(app);
@@ -85,7 +84,7 @@ public sealed class TicketFailureTests(TestApp app) : IClassFixture<TestApp>, ID
     public async Task A_permanent_error_on_the_media_upload_fails_the_delivery_without_a_send()
     {
         var ticket = await app.PaidTicketAsync();
-        app.WhatsApp.FailNextUploads(401, 190);
+        app.WhatsApp.FailNextUploads(400, 131009);
 
         await app.DeliverAsync(ticket.QueueMessage);
 

@@ -18,6 +18,10 @@ param razorpayPreviousWebhookSecret string
 param whatsAppAccessToken string
 @secure()
 param ticketSigningKeyPem string
+@secure()
+param whatsAppWebhookVerifyToken string
+@secure()
+param metaAppSecret string
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   name: keyVaultName
@@ -72,6 +76,18 @@ resource ticketSigningKey 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
   properties: { value: ticketSigningKeyPem }
 }
 
+resource whatsAppWebhookVerify 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+  parent: vault
+  name: 'whatsapp-webhook-verify-token'
+  properties: { value: whatsAppWebhookVerifyToken }
+}
+
+resource metaApp 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+  parent: vault
+  name: 'meta-app-secret'
+  properties: { value: metaAppSecret }
+}
+
 output name string = vault.name
 // Versionless URIs: the app picks up a rotated secret without a redeployment.
 output postgresConnectionSecretUri string = postgresConnection.properties.secretUri
@@ -81,3 +97,5 @@ output razorpayWebhookSecretUri string = razorpayWebhook.properties.secretUri
 output razorpayPreviousWebhookSecretUri string = '${vault.properties.vaultUri}secrets/razorpay-webhook-secret-previous'
 output whatsAppAccessTokenUri string = whatsAppToken.properties.secretUri
 output ticketSigningKeyPemUri string = ticketSigningKey.properties.secretUri
+output whatsAppWebhookVerifyTokenUri string = whatsAppWebhookVerify.properties.secretUri
+output metaAppSecretUri string = metaApp.properties.secretUri

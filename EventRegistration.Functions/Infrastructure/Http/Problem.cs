@@ -24,6 +24,7 @@ public static class Problems
     public static ApiResult BodyTooLarge(int limit) => Make(413, "body-too-large", "Body too large", $"The request body is larger than {limit} bytes.");
     public static ApiResult SignatureMissing(string header) => Make(401, "signature-missing", "Signature missing", $"The '{header}' signature is required.", header);
     public static ApiResult SignatureInvalid(string field) => Make(401, "signature-invalid", "Signature invalid", "The signature does not match.", field);
+    public static ApiResult VerifyTokenInvalid() => Make(403, "verify-token-invalid", "Verify token invalid", "The verify token does not match.", "hub.verify_token");
     public static ApiResult EventNotFound() => Make(404, "event-not-found", "Event not found", "No event has this id.", "eventId");
     public static ApiResult MemberNotFound() => Make(404, "member-not-found", "Member not found", "No member has this id.", "memberId");
     public static ApiResult OrderNotFound() => Make(404, "order-not-found", "Order not found", "No registration has this Razorpay order id.", "razorpay_order_id");

@@ -1,0 +1,207 @@
+using System.Security.Cryptography;
+using Dapper;
+using EventRegistration.Functions.Anomalies;
+using EventRegistration.Functions.Infrastructure.Database;
+using EventRegistration.Functions.Tickets;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+
+namespace EventRegistration.Functions.WhatsAppWebhooks;
+
+/// <summary>What became of one stored WhatsApp webhook body.</summary>
+public sealed record ReceiptsApplied(bool Duplicate, int NewStatuses, int Statuses);
+
+/// <summary>
+/// The one owner of <c>whatsapp_webhook_inbox</c> and <c>whatsapp_statuses</c>:
+/// <code>
+/// body verified ──► stored (by its SHA-256; a redelivery only counts) ──► statuses applied, processed_at set (one transaction)
+///    (a failure leaves it stored and unprocessed; Meta redelivers the same bytes, which are processed then)
+/// each status ──► whatsapp_statuses (wamid, status) once ──► the ticket's view, anomalies for failures
+/// </code>
+/// A status is acted on only by the transaction that inserted its (wamid, status) row, so
+/// duplicate and concurrent deliveries change nothing and record no anomaly twice.
+/// </summary>
+public sealed class DeliveryReceipts(Database database, TimeProvider clock, ILogger<DeliveryReceipts> logger)
+{
+    private const string StoreSql = """
+        insert into whatsapp_webhook_inbox (body_sha256, body, received_at)
+        values (@Sha, @Body, @Now)
+        on conflict (body_sha256) do update set delivery_count = whatsapp_webhook_inbox.delivery_count + 1
+        returning processed_at is not null
+        """;
+
+    private const string InsertStatusSql = """
+        insert into whatsapp_statuses (wamid, status, occurred_at, recipient_id, error_code, error_title, error_detail, failure_class, received_at)
+        values (@Wamid, @Status, @OccurredAt, @RecipientId, @ErrorCode, @ErrorTitle, @ErrorDetail, @FailureClass, @Now)
+        on conflict (wamid, status) do nothing
+        """;
+
+    private const string LinkStatusSql = "update whatsapp_statuses set registration_id = @RegistrationId where wamid = @Wamid and status = @Status";
+
+    private const string FindEarlySql = """
+        select s.wamid as "Wamid", s.status as "Status", s.occurred_at as "OccurredAt", s.recipient_id as "RecipientId",
+               s.error_code as "ErrorCode", s.error_title as "ErrorTitle", s.error_detail as "ErrorDetail"
+          from whatsapp_statuses s
+          join ticket_deliveries d on d.wamid = s.wamid
+         where s.registration_id is null
+         order by s.received_at
+         limit @Limit
+        """;
+
+    /// <summary>Locks the unattached row, so two runs cannot attach one status twice.</summary>
+    /// <summary>A no-op write that locks the unattached row, so two runs cannot attach one status twice.</summary>
+    private const string ClaimEarlySql = """
+        update whatsapp_statuses set registration_id = null
+         where wamid = @Wamid and status = @Status and registration_id is null
+        """;
+
+    private const string MarkProcessedSql = """
+        update whatsapp_webhook_inbox set processed_at = @Now, statuses = @Count, last_error = null
+         where body_sha256 = @Sha and processed_at is null
+        """;
+
+    private const string MarkFailedSql = "update whatsapp_webhook_inbox set last_error = @Error where body_sha256 = @Sha and processed_at is null";
+
+    public async Task<ReceiptsApplied> StoreAndApplyAsync(byte[] body, IReadOnlyList<WhatsAppStatus> statuses, CancellationToken cancellationToken)
+    {
+        var sha = SHA256.HashData(body);
+        var processed = await database.RunAsync("whatsapp_webhook_store", connection =>
+            connection.ExecuteScalarAsync<bool>(StoreSql, new { Sha = sha, Body = body, Now = Now() }), cancellationToken);
+        if (processed)
+        {
+            return new ReceiptsApplied(Duplicate: true, 0, statuses.Count);
+        }
+
+        try
+        {
+            var added = await database.InTransactionAsync("whatsapp_statuses_apply", async (connection, transaction) =>
+            {
+                var now = Now();
+                var count = 0;
+                foreach (var status in statuses)
+                {
+                    if (await ApplyAsync(connection, transaction, status, now))
+                    {
+                        count++;
+                    }
+                }
+
+                await connection.ExecuteAsync(MarkProcessedSql, new { Sha = sha, Count = statuses.Count, Now = now }, transaction);
+                return count;
+            }, cancellationToken);
+            return new ReceiptsApplied(Duplicate: false, added, statuses.Count);
+        }
+        catch (Exception e) when (e is DependencyUnavailableException or DatabaseRefusedException or OperationCanceledException)
+        {
+            await TryMarkFailedAsync(sha, e.Message);
+            throw;
+        }
+    }
+
+    /// <returns>Whether this status was new.</returns>
+    private async Task<bool> ApplyAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, WhatsAppStatus status, DateTime now)
+    {
+        var failure = status.Status == "failed" ? DeliveryRetryPolicy.ClassifyStatusFailure(status.ErrorCode) : null;
+        var inserted = await connection.ExecuteAsync(InsertStatusSql, new
+        {
+            status.Wamid,
+            status.Status,
+            status.OccurredAt,
+            status.RecipientId,
+            status.ErrorCode,
+            status.ErrorTitle,
+            status.ErrorDetail,
+            FailureClass = failure?.Category,
+            Now = now,
+        }, transaction) == 1;
+        if (!inserted)
+        {
+            return false;
+        }
+
+        if (!await ActOnAsync(connection, transaction, status, failure, now))
+        {
+            // Not the wamid: Meta's ids encode the recipient's number.
+            logger.LogWarning("WhatsApp status {Status} for a message no ticket carries; recorded for an operator", status.Status);
+            await AnomalyLog.RecordOnceAsync(connection, transaction, new Anomaly(AnomalyKind.WhatsAppStatusUnknownMessage,
+                $"WhatsApp reported statuses for message {status.Wamid}, which no ticket delivery carries; see whatsapp_statuses. If a ticket records this id a moment later (the status overtook the send's answer), the reconciliation attaches them."), now);
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// Statuses that came before their ticket recorded the wamid (Meta's webhook can overtake the
+    /// send's own answer), attached now that a ticket carries it. Each is attached by one transaction.
+    /// </summary>
+    public async Task<int> AttachEarlyStatusesAsync(int limit, CancellationToken cancellationToken)
+    {
+        var early = await database.RunAsync("whatsapp_statuses_find_early", async connection =>
+            (await connection.QueryAsync<WhatsAppStatus>(FindEarlySql, new { Limit = limit })).ToList(), cancellationToken);
+        var attached = 0;
+        foreach (var status in early)
+        {
+            var done = await database.InTransactionAsync("whatsapp_statuses_attach", async (connection, transaction) =>
+            {
+                // Claimed by the first transaction that sees it still unattached.
+                var claimed = await connection.ExecuteAsync(ClaimEarlySql, new { status.Wamid, status.Status }, transaction) == 1;
+                var failure = status.Status == "failed" ? DeliveryRetryPolicy.ClassifyStatusFailure(status.ErrorCode) : null;
+                return claimed && await ActOnAsync(connection, transaction, status, failure, Now());
+            }, cancellationToken);
+            attached += done ? 1 : 0;
+        }
+
+        return attached;
+    }
+
+    /// <returns>False when no ticket carries the wamid.</returns>
+    private async Task<bool> ActOnAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, WhatsAppStatus status, StatusFailure? failure, DateTime now)
+    {
+        var error = failure is null ? null : $"{failure.Category} ({status.ErrorCode?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "no code"}): {status.ErrorTitle}{(status.ErrorDetail is null ? "" : " — " + status.ErrorDetail)}";
+        var ticket = await TicketDeliveries.RecordStatusAsync(connection, transaction, status.Wamid, status.Status, status.OccurredAt, status.ErrorCode, error);
+        if (ticket is not { } found)
+        {
+            return false;
+        }
+
+        await connection.ExecuteAsync(LinkStatusSql, new { found.RegistrationId, status.Wamid, status.Status }, transaction);
+        if (failure is not null)
+        {
+            var (kind, advice) = failure.Kind switch
+            {
+                StatusFailureKind.Undeliverable => (AnomalyKind.TicketUndeliverable,
+                    "The number cannot receive WhatsApp messages from us; reach the member another way (no e-mail fallback is configured)."),
+                StatusFailureKind.SendingBlocked => (AnomalyKind.TicketDeliveryFailed,
+                    "The template or the access token is at fault; ticket sending is on hold until an operator fixes it (whatsapp_sending_blocked)."),
+                StatusFailureKind.NotNow => (AnomalyKind.TicketDeliveryFailed, "WhatsApp refused it for now; an operator may resend it later."),
+                _ => (AnomalyKind.TicketDeliveryFailed, "See WhatsApp's reason."),
+            };
+            logger.LogError("Ticket of {RegistrationId} not delivered: WhatsApp status failed, {Category} code {Code}",
+                found.RegistrationId, failure.Category, status.ErrorCode);
+            await AnomalyLog.RecordAsync(connection, transaction, new Anomaly(kind,
+                $"WhatsApp message {status.Wamid} failed: {error}. {advice}", found.EventId, found.RegistrationId), now);
+            if (failure.Kind == StatusFailureKind.SendingBlocked)
+            {
+                await SendingHolds.OpenAsync(connection, transaction, failure.Category, error!, found.EventId, found.RegistrationId, now);
+            }
+        }
+
+        return true;
+    }
+
+    private async Task TryMarkFailedAsync(byte[] sha, string error)
+    {
+        using var shortly = new CancellationTokenSource(TimeSpan.FromMilliseconds(500), clock);
+        try
+        {
+            await database.RunAsync("whatsapp_webhook_failed", connection =>
+                connection.ExecuteAsync(MarkFailedSql, new { Sha = sha, Error = error.Length > 500 ? error[..500] : error }), shortly.Token);
+        }
+        catch (Exception e) when (e is DependencyUnavailableException or OperationCanceledException)
+        {
+            logger.LogWarning("Could not note the failure of a WhatsApp webhook; it stays unprocessed either way");
+        }
+    }
+
+    private DateTime Now() => clock.GetUtcNow().UtcDateTime;
+}
