@@ -1,4 +1,5 @@
 using Dapper;
+using EventRegistration.Functions.Admin;
 using EventRegistration.Functions.Confirmation;
 using EventRegistration.Functions.Infrastructure.Configuration;
 using EventRegistration.Functions.Infrastructure.Database;
@@ -71,6 +72,7 @@ public static class EventRegistrationServices
         services.AddWebhooks(configuration);
         services.AddReconciliation(configuration);
         services.AddTickets(configuration);
+        services.AddAdmin(configuration);
 
         return services;
     }

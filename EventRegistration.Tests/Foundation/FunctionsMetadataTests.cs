@@ -41,4 +41,17 @@ public sealed class FunctionsMetadataTests
         Assert.Equal(authLevel, trigger.GetProperty("authLevel").GetString(), ignoreCase: true);
         Assert.Equal(["post"], trigger.GetProperty("methods").EnumerateArray().Select(m => m.GetString()!.ToLowerInvariant()));
     }
+
+    [Theory]
+    [InlineData("AdminCreateEvent", "admin/events", "post")]
+    [InlineData("AdminUpdateEvent", "admin/events/{eventId}", "put")]
+    [InlineData("AdminListEvents", "admin/events", "get")]
+    public void Admin_functions_bind_their_route_and_method_and_leave_access_to_the_app(string name, string route, string method)
+    {
+        var trigger = Trigger(name);
+        Assert.Equal("httpTrigger", trigger.GetProperty("type").GetString());
+        Assert.Equal(route, trigger.GetProperty("route").GetString());
+        Assert.Equal("Anonymous", trigger.GetProperty("authLevel").GetString(), ignoreCase: true);
+        Assert.Equal([method], trigger.GetProperty("methods").EnumerateArray().Select(m => m.GetString()!.ToLowerInvariant()));
+    }
 }

@@ -5,6 +5,7 @@ using Dapper;
 using EventRegistration.Functions;
 using EventRegistration.Functions.Infrastructure.Razorpay;
 using EventRegistration.Functions.Infrastructure.Storage;
+using EventRegistration.Tests.Admin;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Configuration;
@@ -62,6 +63,7 @@ public class TestApp : IAsyncLifetime
         ["WhatsApp:TemplateName"] = FakeWhatsApp.TemplateName,
         ["Tickets:SigningKeyPem"] = TestTicketKey.PrivateKeyPem,
         ["ReconciliationSchedule"] = "0 */5 * * * *",
+        ["Admin:KeyHashes"] = AdminKeys.Setting,
     };
 
     public virtual async Task InitializeAsync()
