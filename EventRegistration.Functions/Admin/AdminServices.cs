@@ -1,4 +1,5 @@
 using EventRegistration.Functions.Admin.Access;
+using EventRegistration.Functions.Admin.Anomalies;
 using EventRegistration.Functions.Admin.Events;
 using EventRegistration.Functions.Infrastructure.Configuration;
 using Microsoft.Extensions.Configuration;
@@ -18,6 +19,7 @@ public static class AdminServices
             });
         services.AddSingleton<AdminAccess>();
         services.AddSingleton<AdminEventsHandler>();
+        services.AddSingleton<AdminAnomaliesHandler>();
         return services;
     }
 }

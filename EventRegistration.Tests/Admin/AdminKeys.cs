@@ -60,3 +60,22 @@ public static class AdminKeys
         string startsAt = "2026-12-31T18:30:00+05:30", string timeZone = "Asia/Kolkata", string currency = "INR") =>
         JsonSerializer.Serialize(new { title, startsAt, timeZone, venue = "Town hall", capacity, pricePaise, currency, status });
 }
+
+public static class AdminAnomalyCalls
+{
+    public static async Task<HttpAnswer> ListAnomaliesAsync(this TestApp app, string query, string? key = AdminKeys.Operator)
+    {
+        var request = TestApp.Request("", AdminKeys.With(key));
+        request.Method = "GET";
+        request.QueryString = new Microsoft.AspNetCore.Http.QueryString(query);
+        return await TestApp.ExecuteAsync(request,
+            await app.Function<EventRegistration.Functions.Admin.Anomalies.AdminAnomaliesFunction>().AdminListAnomalies(request));
+    }
+
+    public static async Task<HttpAnswer> ResolveAnomalyAsync(this TestApp app, string id, string body, string? key = AdminKeys.Operator)
+    {
+        var request = TestApp.Request(body, AdminKeys.With(key));
+        return await TestApp.ExecuteAsync(request,
+            await app.Function<EventRegistration.Functions.Admin.Anomalies.AdminAnomaliesFunction>().AdminResolveAnomaly(request, id));
+    }
+}

@@ -51,6 +51,10 @@ public static class Problems
         Make(409, "capacity-below-taken", "Capacity below seats taken",
             $"The capacity cannot be lower than the {paid + held} seats taken: {paid} paid and {held} held by unpaid orders.", "capacity");
 
+    public static ApiResult AnomalyNotFound() => Make(404, "anomaly-not-found", "Anomaly not found", "No anomaly has this id.", "anomalyId");
+    public static ApiResult AnomalyAlreadyResolved(string? by) =>
+        Make(409, "anomaly-already-resolved", "Anomaly already resolved", $"The anomaly was already resolved{(by is null ? "" : " by " + by)}; it is left as it was.", "anomalyId");
+
     public static ApiResult Unavailable(string detail, int retryAfterSeconds)
     {
         var result = Make(503, "service-unavailable", "Service unavailable", detail);
