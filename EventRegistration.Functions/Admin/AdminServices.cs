@@ -1,6 +1,7 @@
 using EventRegistration.Functions.Admin.Access;
 using EventRegistration.Functions.Admin.Anomalies;
 using EventRegistration.Functions.Admin.Events;
+using EventRegistration.Functions.Admin.Lookup;
 using EventRegistration.Functions.Infrastructure.Configuration;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -20,6 +21,7 @@ public static class AdminServices
         services.AddSingleton<AdminAccess>();
         services.AddSingleton<AdminEventsHandler>();
         services.AddSingleton<AdminAnomaliesHandler>();
+        services.AddSingleton<RegistrationLookupHandler>();
         return services;
     }
 }
