@@ -2,6 +2,7 @@ using EventRegistration.Functions.Admin.Access;
 using EventRegistration.Functions.Admin.Anomalies;
 using EventRegistration.Functions.Admin.Events;
 using EventRegistration.Functions.Admin.Lookup;
+using EventRegistration.Functions.Admin.Members;
 using EventRegistration.Functions.Infrastructure.Configuration;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -22,6 +23,7 @@ public static class AdminServices
         services.AddSingleton<AdminEventsHandler>();
         services.AddSingleton<AdminAnomaliesHandler>();
         services.AddSingleton<RegistrationLookupHandler>();
+        services.AddSingleton<MemberUpsertHandler>();
         return services;
     }
 }
