@@ -1,5 +1,6 @@
 using EventRegistration.Functions.Admin.Access;
 using EventRegistration.Functions.Admin.Anomalies;
+using EventRegistration.Functions.Admin.Attendees;
 using EventRegistration.Functions.Admin.Events;
 using EventRegistration.Functions.Admin.Lookup;
 using EventRegistration.Functions.Admin.Members;
@@ -24,6 +25,7 @@ public static class AdminServices
         services.AddSingleton<AdminAnomaliesHandler>();
         services.AddSingleton<RegistrationLookupHandler>();
         services.AddSingleton<MemberUpsertHandler>();
+        services.AddSingleton<AttendeesHandler>();
         return services;
     }
 }

@@ -48,6 +48,7 @@ public sealed class FunctionsMetadataTests
     [InlineData("AdminListEvents", "admin/events", "get")]
     [InlineData("AdminListAnomalies", "admin/anomalies", "get")]
     [InlineData("AdminUpsertMember", "admin/members/{memberId}", "put")]
+    [InlineData("AdminListAttendees", "admin/events/{eventId}/attendees", "get")]
     [InlineData("AdminLookupRegistration", "admin/registrations/lookup", "get")]
     [InlineData("AdminResolveAnomaly", "admin/anomalies/{anomalyId}/resolve", "post")]
     public void Admin_functions_bind_their_route_and_method_and_leave_access_to_the_app(string name, string route, string method)
