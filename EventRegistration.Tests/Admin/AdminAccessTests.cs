@@ -130,4 +130,36 @@ public sealed class AdminPrincipalTests(TrustedPrincipalApp app) : IClassFixture
 
         Assert.Equal(401, (await CreateAsync(headers)).Status);
     }
+
+    [Fact]
+    public async Task Every_admin_route_refuses_a_signed_in_person_without_an_admin_role_with_403()
+    {
+        var eventId = (await app.CreateEventAsync()).ToString();
+        var headers = AdminKeys.Principal("guest@example.org", "reader");
+        Microsoft.AspNetCore.Http.HttpRequest Request(string method, string body = "")
+        {
+            var request = TestApp.Request(body, headers);
+            request.Method = method;
+            return request;
+        }
+
+        var answers = new List<(string Route, HttpAnswer Answer)>();
+        async Task Call(string route, Microsoft.AspNetCore.Http.HttpRequest request, Func<Microsoft.AspNetCore.Http.HttpRequest, Task<Microsoft.AspNetCore.Mvc.IActionResult>> function) =>
+            answers.Add((route, await TestApp.ExecuteAsync(request, await function(request))));
+
+        var events = app.Function<EventRegistration.Functions.Admin.Events.AdminEventsFunction>();
+        await Call("create event", Request("POST", AdminKeys.EventBody()), events.AdminCreateEvent);
+        await Call("update event", Request("PUT", AdminKeys.EventBody()), r => events.AdminUpdateEvent(r, eventId));
+        await Call("list events", Request("GET"), events.AdminListEvents);
+        await Call("attendees", Request("GET"), r => app.Function<EventRegistration.Functions.Admin.Attendees.AttendeesFunction>().AdminListAttendees(r, eventId));
+        await Call("member", Request("PUT", """{"name":"A","whatsApp":"+919812345678"}"""),
+            r => app.Function<EventRegistration.Functions.Admin.Members.MemberUpsertFunction>().AdminUpsertMember(r, Guid.NewGuid().ToString()));
+        var anomalies = app.Function<EventRegistration.Functions.Admin.Anomalies.AdminAnomaliesFunction>();
+        await Call("anomalies", Request("GET"), anomalies.AdminListAnomalies);
+        await Call("resolve", Request("POST", """{"note":"x"}"""), r => anomalies.AdminResolveAnomaly(r, "1"));
+        await Call("lookup", Request("GET"), app.Function<EventRegistration.Functions.Admin.Lookup.RegistrationLookupFunction>().AdminLookupRegistration);
+
+        Assert.All(answers, a => Assert.True(a.Answer.Status == 403, $"{a.Route}: {a.Answer}"));
+        Assert.Equal(0, await app.ScalarAsync<long>("select count(*) from admin_audit where actor = 'user:guest@example.org'"));
+    }
 }
