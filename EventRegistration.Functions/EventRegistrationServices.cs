@@ -1,5 +1,6 @@
 using Azure.Core;
 using Dapper;
+using EventRegistration.Functions.Admin;
 using EventRegistration.Functions.Confirmation;
 using EventRegistration.Functions.Health;
 using EventRegistration.Functions.Infrastructure.Configuration;
@@ -85,6 +86,7 @@ public static class EventRegistrationServices
         services.AddReconciliation(configuration);
         services.AddTickets(configuration);
         services.AddWhatsAppWebhook(configuration);
+        services.AddAdmin(configuration);
 
         return services;
     }

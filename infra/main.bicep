@@ -93,6 +93,9 @@ param postgresMaxPoolSize int = 20
 @description('PgBouncer server connections for the app\'s user/database pair: what PostgreSQL itself sees.')
 param pgBouncerDefaultPoolSize int = 50
 
+@description('Admin API keys as role:sha256hex entries, comma-separated (README "Admin API"). Empty: no key works.')
+param adminKeyHashes string = ''
+
 var abbreviation = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = { 'azd-env-name': environmentName }
 var databaseName = 'eventregistration'
@@ -224,6 +227,11 @@ var appSettings = {
   Tickets__RetryBaseSeconds: '30'
   Tickets__RetryMaxDelaySeconds: '1800'
   Tickets__EventTimeZone: 'Asia/Kolkata'
+  // SHA-256 hashes of admin keys (role:hex, comma-separated), never the keys; not a secret.
+  Admin__KeyHashes: adminKeyHashes
+  // App Service Authentication is not configured by this template yet, so the principal headers are not trusted.
+  Admin__TrustAppServiceAuthentication: 'false'
+  Admin__MaxBodyBytes: '65536'
 }
 
 module api 'app/api.bicep' = {

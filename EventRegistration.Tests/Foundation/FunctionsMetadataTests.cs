@@ -52,4 +52,22 @@ public sealed class FunctionsMetadataTests
         Assert.Equal("Anonymous", trigger.GetProperty("authLevel").GetString(), ignoreCase: true);
         Assert.Equal(["get"], trigger.GetProperty("methods").EnumerateArray().Select(m => m.GetString()!.ToLowerInvariant()));
     }
+
+    [Theory]
+    [InlineData("AdminCreateEvent", "admin/events", "post")]
+    [InlineData("AdminUpdateEvent", "admin/events/{eventId}", "put")]
+    [InlineData("AdminListEvents", "admin/events", "get")]
+    [InlineData("AdminListAnomalies", "admin/anomalies", "get")]
+    [InlineData("AdminUpsertMember", "admin/members/{memberId}", "put")]
+    [InlineData("AdminListAttendees", "admin/events/{eventId}/attendees", "get")]
+    [InlineData("AdminLookupRegistration", "admin/registrations/lookup", "get")]
+    [InlineData("AdminResolveAnomaly", "admin/anomalies/{anomalyId}/resolve", "post")]
+    public void Admin_functions_bind_their_route_and_method_and_leave_access_to_the_app(string name, string route, string method)
+    {
+        var trigger = Trigger(name);
+        Assert.Equal("httpTrigger", trigger.GetProperty("type").GetString());
+        Assert.Equal(route, trigger.GetProperty("route").GetString());
+        Assert.Equal("Anonymous", trigger.GetProperty("authLevel").GetString(), ignoreCase: true);
+        Assert.Equal([method], trigger.GetProperty("methods").EnumerateArray().Select(m => m.GetString()!.ToLowerInvariant()));
+    }
 }

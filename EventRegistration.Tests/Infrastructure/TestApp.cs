@@ -5,6 +5,7 @@ using Dapper;
 using EventRegistration.Functions;
 using EventRegistration.Functions.Infrastructure.Razorpay;
 using EventRegistration.Functions.Infrastructure.Storage;
+using EventRegistration.Tests.Admin;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Configuration;
@@ -69,6 +70,7 @@ public class TestApp : IAsyncLifetime
         ["WhatsAppWebhook:VerifyToken"] = FakeWhatsApp.VerifyToken,
         ["WhatsAppWebhook:AppSecret"] = FakeWhatsApp.AppSecret,
         ["ReconciliationSchedule"] = "0 */5 * * * *",
+        ["Admin:KeyHashes"] = AdminKeys.Setting,
     };
 
     public virtual async Task InitializeAsync()

@@ -44,6 +44,20 @@ public static class Problems
         Make(422, "value-refused", "Value refused", "The request is well formed, but the database refuses a value it carries or led to; sending it again will not help.");
     public static ApiResult PaymentProviderFailed(string detail) => Make(502, "payment-provider-failed", "Payment provider failed", detail);
 
+    public static ApiResult AdminUnauthenticated(string detail) => Make(401, "admin-unauthenticated", "Not signed in", detail);
+    public static ApiResult AdminForbidden(string required) =>
+        Make(403, "admin-forbidden", "Not allowed", $"This action needs the {required} role.");
+    public static ApiResult EventCancelled() => Make(409, "event-cancelled", "Event cancelled", "The event is cancelled; it can no longer be changed.", "eventId");
+    public static ApiResult CapacityBelowTaken(int paid, long held) =>
+        Make(409, "capacity-below-taken", "Capacity below seats taken",
+            $"The capacity cannot be lower than the {paid + held} seats taken: {paid} paid and {held} held by unpaid orders.", "capacity");
+
+    public static ApiResult AnomalyNotFound() => Make(404, "anomaly-not-found", "Anomaly not found", "No anomaly has this id.", "anomalyId");
+    public static ApiResult AnomalyAlreadyResolved(string? by) =>
+        Make(409, "anomaly-already-resolved", "Anomaly already resolved", $"The anomaly was already resolved{(by is null ? "" : " by " + by)}; it is left as it was.", "anomalyId");
+
+    public static ApiResult RegistrationNotFound(string field) => Make(404, "registration-not-found", "Registration not found", "No registration matches this id.", field);
+
     public static ApiResult Unavailable(string detail, int retryAfterSeconds)
     {
         var result = Make(503, "service-unavailable", "Service unavailable", detail);

@@ -1,0 +1,42 @@
+using Dapper;
+using EventRegistration.Functions.Infrastructure.Database;
+
+namespace EventRegistration.Functions.Admin.Attendees;
+
+public sealed record Attendee(
+    Guid RegistrationId, Guid MemberId, string Name, string PhoneE164, string Status, string? PaymentId, DateTime? PaidAt, string TicketStatus);
+
+/// <summary>One page of an event's registrations by id; <c>nextAfter</c> (absent on the last page) is where the next one starts.</summary>
+public sealed record AttendeePage(IReadOnlyList<Attendee> Attendees, Guid? NextAfter);
+
+/// <summary>An event's registrations with their payment and ticket status, paged by registration id (keyset, never offset).</summary>
+public sealed class AttendeesHandler(Database database)
+{
+    private const string EventExists = "select exists (select 1 from events where id = @EventId)";
+
+    private const string Page = """
+        select r.id as RegistrationId, m.id as MemberId, m.name as Name, m.phone_e164 as PhoneE164, r.status as Status,
+               r.payment_id as PaymentId, r.paid_at as PaidAt, coalesce(t.status, 'none') as TicketStatus
+          from event_registrations r
+          join members m on m.id = r.member_id
+          left join ticket_deliveries t on t.registration_id = r.id
+         where r.event_id = @EventId and r.id > @After and (@Status::text is null or r.status = @Status)
+         order by r.id
+         limit @Limit
+        """;
+
+    /// <returns>The page, or null when no event has this id.</returns>
+    public async Task<AttendeePage?> ListAsync(Guid eventId, string? status, Guid after, int limit, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.DataSource.OpenConnectionAsync(cancellationToken);
+        if (!await connection.ExecuteScalarAsync<bool>(new CommandDefinition(EventExists, new { EventId = eventId }, cancellationToken: cancellationToken)))
+        {
+            return null;
+        }
+
+        var rows = (await connection.QueryAsync<Attendee>(new CommandDefinition(
+            Page, new { EventId = eventId, Status = status, After = after, Limit = limit + 1 }, cancellationToken: cancellationToken))).ToList();
+        var page = rows.Take(limit).ToList();
+        return new AttendeePage(page, rows.Count > limit ? page[^1].RegistrationId : null);
+    }
+}

@@ -1,0 +1,76 @@
+using EventRegistration.Functions.Admin.Attendees;
+using EventRegistration.Tests.Infrastructure;
+
+namespace EventRegistration.Tests.Admin;
+
+public sealed class AttendeesTests(TestApp app) : IClassFixture<TestApp>
+{
+    private async Task<HttpAnswer> ListAsync(string eventId, string query, string? key = AdminKeys.Organiser)
+    {
+        var request = TestApp.Request("", AdminKeys.With(key));
+        request.Method = "GET";
+        request.QueryString = new Microsoft.AspNetCore.Http.QueryString(query);
+        return await TestApp.ExecuteAsync(request, await app.Function<AttendeesFunction>().AdminListAttendees(request, eventId));
+    }
+
+    [Fact]
+    public async Task Registrations_are_paged_by_keyset_and_filtered_by_status()
+    {
+        var eventId = await app.CreateEventAsync();
+        var paid = new List<Guid>();
+        for (var i = 0; i < 5; i++)
+        {
+            var (registrationId, orderId) = await app.OrderAsync(eventId, await app.CreateMemberAsync(name: $"Member {i}"));
+            Assert.Equal(200, (await app.ConfirmAsync(orderId, TestApp.NewPaymentId())).Status);
+            paid.Add(registrationId);
+        }
+
+        var pending = (await app.OrderAsync(eventId, await app.CreateMemberAsync())).RegistrationId;
+        await app.OrderAsync(await app.CreateEventAsync(), await app.CreateMemberAsync());
+
+        var seen = new List<Guid>();
+        var query = "?status=paid&limit=2";
+        do
+        {
+            var page = await ListAsync(eventId.ToString(), query);
+            Assert.Equal(200, page.Status);
+            foreach (var a in page.Json.GetProperty("attendees").EnumerateArray())
+            {
+                Assert.Equal("paid", a.GetProperty("status").GetString());
+                Assert.StartsWith("Member ", a.GetProperty("name").GetString());
+                Assert.Equal("queued", a.GetProperty("ticketStatus").GetString());
+                seen.Add(a.GetProperty("registrationId").GetGuid());
+            }
+
+            query = page.Json.TryGetProperty("nextAfter", out var next) ? $"?status=paid&limit=2&after={next.GetGuid()}" : "";
+        }
+        while (query.Length > 0);
+
+        Assert.Equal(paid.Order(), seen.Order());
+        Assert.Equal(seen.Count, seen.Distinct().Count());
+        var all = await ListAsync(eventId.ToString(), "");
+        Assert.Equal(6, all.Json.GetProperty("attendees").GetArrayLength());
+        Assert.Contains(all.Json.GetProperty("attendees").EnumerateArray(), a => a.GetProperty("registrationId").GetGuid() == pending);
+    }
+
+    [Theory]
+    [InlineData("not-a-uuid", "", "eventId")]
+    [InlineData(null, "?status=gone", "status")]
+    [InlineData(null, "?after=12", "after")]
+    [InlineData(null, "?limit=0", "limit")]
+    [InlineData(null, "?limit=1001", "limit")]
+    public async Task Bad_parameters_are_400_naming_the_field(string? eventId, string query, string field)
+    {
+        var answer = await ListAsync(eventId ?? (await app.CreateEventAsync()).ToString(), query);
+
+        Assert.Equal(400, answer.Status);
+        Assert.Equal(field, answer.Json.GetProperty("field").GetString());
+    }
+
+    [Fact]
+    public async Task An_unknown_event_is_404_and_a_caller_without_a_key_401()
+    {
+        Assert.Equal(404, (await ListAsync(Guid.NewGuid().ToString(), "")).Status);
+        Assert.Equal(401, (await ListAsync((await app.CreateEventAsync()).ToString(), "", key: null)).Status);
+    }
+}
