@@ -98,7 +98,9 @@ public static class ConfirmationDecision
         {
             // A browser's claim about an order this app never made is answered 404 and not recorded;
             // Razorpay's own report of the payment is recorded when it comes.
-            return report.Source == ConfirmationSource.Checkout
+            // Nor does a report naming an unknown order rewrite a payment the ledger already decided
+            // (one applied to another order's registration stays applied).
+            return report.Source == ConfirmationSource.Checkout || known is { IsProvisional: false }
                 ? Nothing(ConfirmationOutcome.UnknownOrder)
                 : Record(ConfirmationOutcome.UnknownOrder, known, new PaymentRecord(Dispositions.UnknownOrder, KeepRefund(known, null), null),
                     new Anomaly(AnomalyKind.UnknownOrder, $"Payment {report.PaymentId} names order {report.OrderId}, which no registration has.", PaymentId: report.PaymentId));

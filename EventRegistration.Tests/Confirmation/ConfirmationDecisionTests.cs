@@ -45,6 +45,8 @@ public sealed class ConfirmationDecisionTests
         { "a browser's claim about an unknown order records nothing", () => Decide(Checkout, null), "UnknownOrder None -/- -" },
         { "Razorpay's report of an unknown order is recorded for an operator", () => Decide(Webhook(), null), "UnknownOrder None unknown_order/- unknown_order" },
         { "the same unknown order reported again writes nothing", () => Decide(Webhook(), null, known: Known("unknown_order")), "UnknownOrder None -/- -" },
+        { "an applied payment reported under an unknown order stays applied", () => Decide(Webhook(), null, known: Known("applied", registrationId: Guid.NewGuid())), "UnknownOrder None -/- -" },
+        { "a payment first seen in a refund, then under an unknown order, is recorded", () => Decide(Webhook(), null, known: Known("observed", refundStatus: "processed", refunded: Price)), "UnknownOrder None unknown_order/processed unknown_order" },
 
         // The normal path.
         { "a live hold is paid", () => Decide(Checkout, Registration()), "Paid MarkPaid applied/- -" },

@@ -211,4 +211,20 @@ public sealed class MoneyEdgeTests(TestApp app) : IClassFixture<TestApp>
         Assert.Equal("failed", (await app.DeliveryAsync(ticket.RegistrationId)).Status);
         await app.AssertAllAsync();
     }
+
+    [Fact]
+    public async Task A_paid_payment_reported_again_under_an_order_nobody_has_stays_applied_to_its_registration()
+    {
+        var (eventId, registrationId, orderId) = await PendingOrderAsync();
+        var paymentId = TestApp.NewPaymentId();
+        Assert.Equal(200, (await app.ConfirmAsync(orderId, paymentId)).Status);
+
+        var stray = await app.WebhookAsync(Webhook.Payment("payment.captured", paymentId, "order_TNobodyHasIt01", Price, "captured"));
+
+        Assert.Equal("unknown_order", stray.Json.GetProperty("outcome").GetString());
+        Assert.Equal("paid", await RegistrationStatusAsync(registrationId));
+        Assert.Equal(1, await AttendeesAsync(eventId));
+        Assert.Equal(("applied", (string?)null, 0L), await PaymentAsync(paymentId));
+        await app.AssertAllAsync();
+    }
 }
