@@ -21,17 +21,13 @@ public sealed class ConfirmCheckoutFunction(ConfirmCheckoutHandler handler, IOpt
         [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "payments/confirm")] HttpRequest request)
     {
         var cancellationToken = request.HttpContext.RequestAborted;
-        var body = await RequestBody.ReadAsync(request, razorpay.Value.MaxBodyBytes, cancellationToken);
-        if (body is null)
-        {
-            return Problems.BodyTooLarge(razorpay.Value.MaxBodyBytes);
-        }
-
-        using var json = JsonRequest.TryParse(body, out var problem);
+        var (json, problem) = await JsonRequest.ReadAsync(request, razorpay.Value.MaxBodyBytes, cancellationToken);
         if (json is null)
         {
             return problem!;
         }
+
+        using var parsed = json;
 
         var orderId = json.RequiredString("razorpay_order_id", out problem);
         if (orderId is null) return problem!;

@@ -27,17 +27,13 @@ public sealed class CreateOrderFunction(CreateOrderHandler handler, IOptions<Raz
             return Problems.InvalidField("eventId", "'eventId' in the route must be a UUID.");
         }
 
-        var body = await RequestBody.ReadAsync(request, razorpay.Value.MaxBodyBytes, cancellationToken);
-        if (body is null)
-        {
-            return Problems.BodyTooLarge(razorpay.Value.MaxBodyBytes);
-        }
-
-        using var json = JsonRequest.TryParse(body, out var problem);
+        var (json, problem) = await JsonRequest.ReadAsync(request, razorpay.Value.MaxBodyBytes, cancellationToken);
         if (json is null)
         {
             return problem!;
         }
+
+        using var parsed = json;
 
         var memberText = json.RequiredString("memberId", out problem);
         if (memberText is null)

@@ -83,17 +83,13 @@ public sealed class AdminAnomaliesFunction(
         }
 
         var cancellationToken = request.HttpContext.RequestAborted;
-        var body = await RequestBody.ReadAsync(request, options.Value.MaxBodyBytes, cancellationToken);
-        if (body is null)
-        {
-            return Problems.BodyTooLarge(options.Value.MaxBodyBytes);
-        }
-
-        using var json = JsonRequest.TryParse(body, out var problem);
+        var (json, problem) = await JsonRequest.ReadAsync(request, options.Value.MaxBodyBytes, cancellationToken);
         if (json is null)
         {
             return problem!;
         }
+
+        using var parsed = json;
 
         var note = json.RequiredString("note", out problem);
         if (note is null)

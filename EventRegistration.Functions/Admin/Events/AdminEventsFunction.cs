@@ -78,17 +78,13 @@ public sealed class AdminEventsFunction(
 
     private async Task<(EventInput? Input, ApiResult? Problem)> ReadAsync(HttpRequest request, CancellationToken cancellationToken)
     {
-        var body = await RequestBody.ReadAsync(request, options.Value.MaxBodyBytes, cancellationToken);
-        if (body is null)
-        {
-            return (null, Problems.BodyTooLarge(options.Value.MaxBodyBytes));
-        }
-
-        using var json = JsonRequest.TryParse(body, out var problem);
+        var (json, problem) = await JsonRequest.ReadAsync(request, options.Value.MaxBodyBytes, cancellationToken);
         if (json is null)
         {
             return (null, problem);
         }
+
+        using var parsed = json;
 
         var input = EventInputReader.Read(json, out problem);
         return (input, problem);

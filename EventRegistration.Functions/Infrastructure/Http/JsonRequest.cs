@@ -20,6 +20,23 @@ public sealed class JsonRequest : IDisposable
 
     public JsonElement Root => _document.RootElement;
 
+    /// <summary>
+    /// Reads the body once, refusing more than <paramref name="maxBytes"/> (413), and parses it:
+    /// the JSON object, or the problem that names what is wrong with it. The caller disposes the JSON.
+    /// </summary>
+    public static async Task<(JsonRequest? Json, ApiResult? Problem)> ReadAsync(
+        Microsoft.AspNetCore.Http.HttpRequest request, int maxBytes, CancellationToken cancellationToken)
+    {
+        var body = await RequestBody.ReadAsync(request, maxBytes, cancellationToken);
+        if (body is null)
+        {
+            return (null, Problems.BodyTooLarge(maxBytes));
+        }
+
+        var json = TryParse(body, out var problem);
+        return (json, problem);
+    }
+
     public static JsonRequest? TryParse(byte[] body, out ApiResult? problem)
     {
         problem = null;
