@@ -62,6 +62,7 @@ public sealed class FunctionsMetadataTests
     [InlineData("AdminListAttendees", "admin/events/{eventId}/attendees", "get")]
     [InlineData("AdminLookupRegistration", "admin/registrations/lookup", "get")]
     [InlineData("AdminResolveAnomaly", "admin/anomalies/{anomalyId}/resolve", "post")]
+    [InlineData("AdminConsole", "console/{*path}", "get")]
     public void Admin_functions_bind_their_route_and_method_and_leave_access_to_the_app(string name, string route, string method)
     {
         var trigger = Trigger(name);
