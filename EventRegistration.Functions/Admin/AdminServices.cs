@@ -25,6 +25,7 @@ public static class AdminServices
         services.AddSingleton<AdminAnomaliesHandler>();
         services.AddSingleton<RegistrationLookupHandler>();
         services.AddSingleton<MemberUpsertHandler>();
+        services.AddSingleton<MemberImportHandler>();
         services.AddSingleton<AttendeesHandler>();
         return services;
     }
