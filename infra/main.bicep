@@ -124,6 +124,10 @@ param postgresMaxPoolSize int = 20
 @description('PgBouncer server connections for the app\'s user/database pair: what PostgreSQL itself sees.')
 param pgBouncerDefaultPoolSize int = 50
 
+@minLength(3)
+@description('E-mail address the alerts go to (the operators\' shared mailbox).')
+param alertEmail string
+
 @description('Admin API keys as role:sha256hex entries, comma-separated (README "Admin API"). Empty: no key works.')
 param adminKeyHashes string = ''
 
@@ -367,6 +371,21 @@ module api 'app/api.bicep' = {
   }
   // The app starts only once its storage and Key Vault answer inside the network.
   dependsOn: [storageEndpoints, keyVaultEndpoint]
+}
+
+// Alert rules, the availability test of /api/health and the operations workbook (docs/runbook.md).
+module alerts 'app/alerts.bicep' = {
+  name: 'alerts'
+  scope: resourceGroup
+  params: {
+    location: location
+    tags: tags
+    applicationInsightsId: monitoring.outputs.applicationInsightsId
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    alertEmail: alertEmail
+    reconciliationPeriodMinutes: reconciliationPeriodMinutes
+    functionAppHostName: api.outputs.defaultHostName
+  }
 }
 
 // azd stores these in the environment; the predeploy hook (infra/scripts/migrate.sh) reads them.

@@ -18,6 +18,13 @@ public sealed partial class BicepTests
     private static readonly Lazy<BicepResult> Build = new(() => RunBicep("build", "infra/main.bicep", "--stdout"));
     private static readonly Lazy<JsonElement> Template = new(() => JsonDocument.Parse(Build.Value.StandardOutput).RootElement);
 
+    /// <summary>The compiled main.bicep, shared with AlertTests (one bicep build per test run).</summary>
+    internal static JsonElement CompiledTemplate => Template.Value;
+
+    internal static string Root => RepositoryRoot;
+
+    internal static JsonElement CompiledModule(string name) => ModuleTemplate(name);
+
     /// <summary>The settings holding secrets: each must be a Key Vault reference in Azure.</summary>
     private static readonly string[] SecretSettings =
     [
