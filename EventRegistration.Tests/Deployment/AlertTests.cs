@@ -59,6 +59,18 @@ public sealed partial class AlertTests
     }
 
     [Fact]
+    public void The_runbook_has_a_section_for_every_alert()
+    {
+        var runbook = File.ReadAllText(Path.Combine(BicepTests.Root, "docs", "runbook.md"));
+        foreach (var rule in Rules())
+        {
+            Assert.Contains($"\n### {rule.GetProperty("name").GetString()} — ", runbook, StringComparison.Ordinal);
+        }
+
+        Assert.Contains("\n### Availability — ", runbook, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Every_alert_query_names_only_instruments_tags_and_values_the_app_emits()
     {
         foreach (var rule in Rules())
