@@ -267,6 +267,26 @@ public sealed partial class BicepTests
     }
 
     [Fact]
+    public void The_timer_and_the_alerts_count_in_the_same_reconciliation_period()
+    {
+        Assert.Equal("[variables('reconciliationSchedule')]", AppSettings()["ReconciliationSchedule"]);
+        Assert.Equal("[format('0 */{0} * * * *', parameters('reconciliationPeriodMinutes'))]",
+            Template.Value.GetProperty("variables").GetProperty("reconciliationSchedule").GetString());
+        Assert.Equal("[parameters('reconciliationPeriodMinutes')]", ModuleParameter("alerts", "reconciliationPeriodMinutes"));
+
+        // Every offered period makes a schedule the app accepts, whose period (the unit of an
+        // overdue anomaly, counted by the app) is the one the alert windows are built from.
+        var periods = Template.Value.GetProperty("parameters").GetProperty("reconciliationPeriodMinutes").GetProperty("allowedValues").EnumerateArray().Select(p => p.GetInt32());
+        foreach (var minutes in periods)
+        {
+            var options = new EventRegistration.Functions.Reconciliation.ReconciliationOptions { Schedule = $"0 */{minutes} * * * *" };
+            Assert.True(EventRegistration.Functions.Reconciliation.ReconciliationOptions.IsValidSchedule(options.Schedule));
+            Assert.Equal(TimeSpan.FromMinutes(minutes), options.Period(new DateTime(2026, 11, 26, 0, 1, 0, DateTimeKind.Utc)));
+            Assert.Contains(3 * minutes, new[] { 5, 10, 15, 30, 45, 60 });
+        }
+    }
+
+    [Fact]
     public void Function_app_is_integrated_into_the_network_by_default()
     {
         var site = Resource(ModuleTemplate("api"), "Microsoft.Web/sites");
