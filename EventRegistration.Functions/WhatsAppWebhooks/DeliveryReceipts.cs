@@ -1,9 +1,12 @@
 using System.Security.Cryptography;
 using Dapper;
 using EventRegistration.Functions.Anomalies;
+using EventRegistration.Functions.EmailFallback;
 using EventRegistration.Functions.Infrastructure.Database;
+using EventRegistration.Functions.Infrastructure.Storage;
 using EventRegistration.Functions.Tickets;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Npgsql;
 
 namespace EventRegistration.Functions.WhatsAppWebhooks;
@@ -19,9 +22,16 @@ public sealed record ReceiptsApplied(bool Duplicate, int NewStatuses, int Status
 /// each status ──► whatsapp_statuses (wamid, status) once ──► the ticket's view, anomalies for failures
 /// </code>
 /// A status is acted on only by the transaction that inserted its (wamid, status) row, so
-/// duplicate and concurrent deliveries change nothing and record no anomaly twice.
+/// duplicate and concurrent deliveries change nothing and record no anomaly twice. An undeliverable
+/// number claims the ticket's e-mail fallback in that transaction (<see cref="TicketEmailFallbacks.ClaimAsync"/>),
+/// whose message is put on the ticket queue after the commit.
 /// </summary>
-public sealed class DeliveryReceipts(Database database, TimeProvider clock, ILogger<DeliveryReceipts> logger)
+public sealed class DeliveryReceipts(
+    Database database,
+    TicketQueue queue,
+    IOptions<EmailFallbackOptions> email,
+    TimeProvider clock,
+    ILogger<DeliveryReceipts> logger)
 {
     private const string StoreSql = """
         insert into whatsapp_webhook_inbox (body_sha256, body, received_at)
@@ -74,13 +84,16 @@ public sealed class DeliveryReceipts(Database database, TimeProvider clock, ILog
 
         try
         {
+            var claimed = new List<Guid>();
             var added = await database.InTransactionAsync("whatsapp_statuses_apply", async (connection, transaction) =>
             {
                 var now = Now();
                 var count = 0;
+                // A rerun of the transaction (after a unique violation) starts from nothing.
+                claimed.Clear();
                 foreach (var status in statuses)
                 {
-                    if (await ApplyAsync(connection, transaction, status, now))
+                    if (await ApplyAsync(connection, transaction, status, now, claimed))
                     {
                         count++;
                     }
@@ -89,6 +102,7 @@ public sealed class DeliveryReceipts(Database database, TimeProvider clock, ILog
                 await connection.ExecuteAsync(MarkProcessedSql, new { Sha = sha, Count = statuses.Count, Now = now }, transaction);
                 return count;
             }, cancellationToken);
+            await EnqueueEmailsAsync(claimed);
             return new ReceiptsApplied(Duplicate: false, added, statuses.Count);
         }
         catch (Exception e) when (e is DependencyUnavailableException or DatabaseRefusedException or OperationCanceledException)
@@ -99,7 +113,7 @@ public sealed class DeliveryReceipts(Database database, TimeProvider clock, ILog
     }
 
     /// <returns>Whether this status was new.</returns>
-    private async Task<bool> ApplyAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, WhatsAppStatus status, DateTime now)
+    private async Task<bool> ApplyAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, WhatsAppStatus status, DateTime now, List<Guid> claimed)
     {
         var failure = status.Status == "failed" ? DeliveryRetryPolicy.ClassifyStatusFailure(status.ErrorCode) : null;
         var inserted = await connection.ExecuteAsync(InsertStatusSql, new
@@ -119,7 +133,7 @@ public sealed class DeliveryReceipts(Database database, TimeProvider clock, ILog
             return false;
         }
 
-        if (!await ActOnAsync(connection, transaction, status, failure, now))
+        if (!await ActOnAsync(connection, transaction, status, failure, now, claimed))
         {
             // Not the wamid: Meta's ids encode the recipient's number.
             logger.LogWarning("WhatsApp status {Status} for a message no ticket carries; recorded for an operator", status.Status);
@@ -141,21 +155,25 @@ public sealed class DeliveryReceipts(Database database, TimeProvider clock, ILog
         var attached = 0;
         foreach (var status in early)
         {
+            var emails = new List<Guid>();
             var done = await database.InTransactionAsync("whatsapp_statuses_attach", async (connection, transaction) =>
             {
+                emails.Clear();
                 // Claimed by the first transaction that sees it still unattached.
                 var claimed = await connection.ExecuteAsync(ClaimEarlySql, new { status.Wamid, status.Status }, transaction) == 1;
                 var failure = status.Status == "failed" ? DeliveryRetryPolicy.ClassifyStatusFailure(status.ErrorCode) : null;
-                return claimed && await ActOnAsync(connection, transaction, status, failure, Now());
+                return claimed && await ActOnAsync(connection, transaction, status, failure, Now(), emails);
             }, cancellationToken);
             attached += done ? 1 : 0;
+            await EnqueueEmailsAsync(emails);
         }
 
         return attached;
     }
 
     /// <returns>False when no ticket carries the wamid.</returns>
-    private async Task<bool> ActOnAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, WhatsAppStatus status, StatusFailure? failure, DateTime now)
+    private async Task<bool> ActOnAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, WhatsAppStatus status, StatusFailure? failure, DateTime now,
+        List<Guid> emailsClaimed)
     {
         var error = failure is null ? null : $"{failure.Category} ({status.ErrorCode?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "no code"}): {status.ErrorTitle}{(status.ErrorDetail is null ? "" : " — " + status.ErrorDetail)}";
         var ticket = await TicketDeliveries.RecordStatusAsync(connection, transaction, status.Wamid, status.Status, status.OccurredAt, status.ErrorCode, error);
@@ -170,7 +188,7 @@ public sealed class DeliveryReceipts(Database database, TimeProvider clock, ILog
             var (kind, advice) = failure.Kind switch
             {
                 StatusFailureKind.Undeliverable => (AnomalyKind.TicketUndeliverable,
-                    "The number cannot receive WhatsApp messages from us; reach the member another way (no e-mail fallback is configured)."),
+                    await EmailFallbackAsync(connection, transaction, found.RegistrationId, status.Wamid, error!, now, emailsClaimed)),
                 StatusFailureKind.SendingBlocked => (AnomalyKind.TicketDeliveryFailed,
                     "The template or the access token is at fault; ticket sending is on hold until an operator fixes it (whatsapp_sending_blocked)."),
                 StatusFailureKind.NotNow => (AnomalyKind.TicketDeliveryFailed, "WhatsApp refused it for now; an operator may resend it later."),
@@ -187,6 +205,46 @@ public sealed class DeliveryReceipts(Database database, TimeProvider clock, ILog
         }
 
         return true;
+    }
+
+    /// <summary>Claims the e-mail fallback of an undeliverable ticket; says for the anomaly what became of it.</summary>
+    private async Task<string> EmailFallbackAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, Guid registrationId, string wamid,
+        string error, DateTime now, List<Guid> claimed)
+    {
+        var settings = email.Value;
+        var claim = await TicketEmailFallbacks.ClaimAsync(connection, transaction, settings.IsConfigured, registrationId, wamid,
+            $"WhatsApp message {wamid} failed: {error}", settings.IsConfigured ? settings.Sender.Domain : "", now);
+        if (claim == FallbackClaim.Claimed)
+        {
+            claimed.Add(registrationId);
+        }
+
+        return claim switch
+        {
+            FallbackClaim.Claimed => "The number cannot receive WhatsApp messages from us; the ticket is being sent to the member's e-mail address instead (ticket_email_fallbacks).",
+            FallbackClaim.AlreadyClaimed => "The number cannot receive WhatsApp messages from us; the ticket's e-mail fallback was started before (ticket_email_fallbacks), not again.",
+            FallbackClaim.NoEmail => "The number cannot receive WhatsApp messages from us and the member has no e-mail address on record; reach the member another way.",
+            _ => "The number cannot receive WhatsApp messages from us; reach the member another way (no e-mail fallback is configured).",
+        };
+    }
+
+    /// <summary>
+    /// The claimed e-mails' messages, after the commit. One that cannot be enqueued stays <c>queued</c>
+    /// in the database, where the reconciliation's email_fallbacks step finds it.
+    /// </summary>
+    private async Task EnqueueEmailsAsync(List<Guid> claimed)
+    {
+        foreach (var registrationId in claimed)
+        {
+            try
+            {
+                await queue.SendAsync(TicketDeliveryMessage.Email(registrationId), CancellationToken.None);
+            }
+            catch (Exception e) when (TicketQueue.IsUnavailable(e))
+            {
+                logger.LogWarning("Ticket e-mail of {RegistrationId} claimed but not enqueued; the reconciliation enqueues it", registrationId);
+            }
+        }
     }
 
     private async Task TryMarkFailedAsync(byte[] sha, string error)
