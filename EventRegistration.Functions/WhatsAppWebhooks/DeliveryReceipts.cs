@@ -18,7 +18,8 @@ public sealed record ReceiptsApplied(bool Duplicate, int NewStatuses, int Status
 /// The one owner of <c>whatsapp_webhook_inbox</c> and <c>whatsapp_statuses</c>:
 /// <code>
 /// body verified ──► stored (by its SHA-256; a redelivery only counts) ──► statuses applied, processed_at set (one transaction)
-///    (a failure leaves it stored and unprocessed; Meta redelivers the same bytes, which are processed then)
+///    (a failure leaves it stored and unprocessed; Meta's redelivery of the same bytes or the timer processes it then)
+/// processed ──► body purged after WhatsAppWebhook:InboxRetentionDays, and the statuses' recipient numbers with it
 /// each status ──► whatsapp_statuses (wamid, status) once ──► the ticket's view, anomalies for failures
 /// </code>
 /// A status is acted on only by the transaction that inserted its (wamid, status) row, so
@@ -72,6 +73,35 @@ public sealed class DeliveryReceipts(
 
     private const string MarkFailedSql = "update whatsapp_webhook_inbox set last_error = @Error where body_sha256 = @Sha and processed_at is null";
 
+    private const string MarkUnprocessableSql = """
+        update whatsapp_webhook_inbox set processed_at = @Now, statuses = 0, last_error = @Reason
+         where body_sha256 = @Sha and processed_at is null
+        """;
+
+    private const string FindUnprocessedSql = """
+        select body_sha256 as "Sha", body as "Body" from whatsapp_webhook_inbox
+         where processed_at is null and received_at < @Before
+         order by received_at
+         limit @Limit
+        """;
+
+    private const string PurgeBodiesSql = """
+        update whatsapp_webhook_inbox set body = null, body_purged_at = @Now
+         where id in (select id from whatsapp_webhook_inbox
+                       where body is not null and processed_at < @Before
+                       order by processed_at
+                       limit @Limit)
+        """;
+
+    /// <summary>Recipients' numbers: kept while an operator may need them for a ticket's delivery, then dropped.</summary>
+    private const string PurgeRecipientsSql = """
+        update whatsapp_statuses set recipient_id = null
+         where (wamid, status) in (select wamid, status from whatsapp_statuses
+                                    where recipient_id is not null and received_at < @Before
+                                    order by received_at
+                                    limit @Limit)
+        """;
+
     public async Task<ReceiptsApplied> StoreAndApplyAsync(byte[] body, IReadOnlyList<WhatsAppStatus> statuses, CancellationToken cancellationToken)
     {
         var sha = SHA256.HashData(body);
@@ -82,6 +112,12 @@ public sealed class DeliveryReceipts(
             return new ReceiptsApplied(Duplicate: true, 0, statuses.Count);
         }
 
+        return await ApplyStoredAsync(sha, statuses, cancellationToken);
+    }
+
+    /// <summary>A stored body's statuses applied and the row settled, in one transaction; a failure leaves it stored, with the reason.</summary>
+    private async Task<ReceiptsApplied> ApplyStoredAsync(byte[] sha, IReadOnlyList<WhatsAppStatus> statuses, CancellationToken cancellationToken)
+    {
         try
         {
             var claimed = new List<Guid>();
@@ -246,6 +282,56 @@ public sealed class DeliveryReceipts(
             }
         }
     }
+
+    /// <summary>
+    /// A stored body whose processing failed (its request died after the insert) and that Meta has
+    /// not redelivered since, processed now as the webhook would. A body that no longer parses is
+    /// settled for an operator rather than tried every run. Applying is idempotent, so a redelivery
+    /// racing this only answers twice.
+    /// </summary>
+    /// <returns>Whether it was applied (false: settled as unprocessable).</returns>
+    public async Task<bool> RetryStoredAsync(byte[] sha, byte[] body, CancellationToken cancellationToken)
+    {
+        var statuses = WhatsAppStatusPayload.TryParse(body, out var problem);
+        if (statuses is null)
+        {
+            var reason = problem?.Body is Infrastructure.Http.ProblemDocument document ? document.Detail : "no detail";
+            await database.InTransactionAsync("whatsapp_webhook_unprocessable", async (connection, transaction) =>
+            {
+                var now = Now();
+                if (await connection.ExecuteAsync(MarkUnprocessableSql, new { Sha = sha, Reason = $"unprocessable: the stored body no longer parses ({reason})", Now = now }, transaction) == 1)
+                {
+                    await AnomalyLog.RecordAsync(connection, transaction, new Anomaly(AnomalyKind.WebhookUnprocessable,
+                        $"A stored WhatsApp webhook body (sha256 {Convert.ToHexStringLower(sha)}) no longer parses: {reason}. It is kept in whatsapp_webhook_inbox and settled, not retried."), now);
+                }
+
+                return 0;
+            }, cancellationToken);
+            return false;
+        }
+
+        await ApplyStoredAsync(sha, statuses, cancellationToken);
+        return true;
+    }
+
+    /// <summary>Stored bodies not processed, received before <paramref name="before"/>, oldest first.</summary>
+    public Task<List<(byte[] Sha, byte[] Body)>> FindUnprocessedAsync(DateTime before, int limit, CancellationToken cancellationToken) =>
+        database.RunAsync("whatsapp_webhook_find_unprocessed", async connection =>
+            (await connection.QueryAsync<(byte[] Sha, byte[] Body)>(FindUnprocessedSql, new { Before = before, Limit = limit })).ToList(), cancellationToken);
+
+    /// <summary>
+    /// Drops the bodies of webhooks processed before <paramref name="before"/> (they hold members'
+    /// numbers; the row stays, so a redelivery still dedupes) and the recipient numbers of statuses
+    /// received before it. A body never processed stays until it is.
+    /// </summary>
+    public Task<(int Bodies, int Recipients)> PurgeAsync(DateTime before, int limit, CancellationToken cancellationToken) =>
+        database.RunAsync("whatsapp_webhook_purge", async connection =>
+        {
+            var parameters = new { Before = before, Limit = limit, Now = Now() };
+            var bodies = await connection.ExecuteAsync(PurgeBodiesSql, parameters);
+            var recipients = await connection.ExecuteAsync(PurgeRecipientsSql, parameters);
+            return (bodies, recipients);
+        }, cancellationToken);
 
     private async Task TryMarkFailedAsync(byte[] sha, string error)
     {
