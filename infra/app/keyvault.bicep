@@ -19,6 +19,8 @@ param whatsAppAccessToken string
 @secure()
 param ticketSigningKeyPem string
 @secure()
+param emailFallbackSmtpSecret string = ''
+@secure()
 param whatsAppWebhookVerifyToken string
 @secure()
 param metaAppSecret string
@@ -58,6 +60,12 @@ resource razorpayWebhook 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
   properties: { value: razorpayWebhookSecret }
 }
 
+resource emailFallback 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(emailFallbackSmtpSecret)) {
+  parent: vault
+  name: 'email-fallback-smtp-secret'
+  properties: { value: emailFallbackSmtpSecret }
+}
+
 resource razorpayPreviousWebhook 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(razorpayPreviousWebhookSecret)) {
   parent: vault
   name: 'razorpay-webhook-secret-previous'
@@ -95,6 +103,7 @@ output razorpayKeySecretUri string = razorpayKey.properties.secretUri
 output razorpayWebhookSecretUri string = razorpayWebhook.properties.secretUri
 // The rotation slot's URI, whether or not the secret exists: main.bicep uses it only when a previous secret is given.
 output razorpayPreviousWebhookSecretUri string = '${vault.properties.vaultUri}secrets/razorpay-webhook-secret-previous'
+output emailFallbackSmtpSecretUri string = '${vault.properties.vaultUri}secrets/email-fallback-smtp-secret'
 output whatsAppAccessTokenUri string = whatsAppToken.properties.secretUri
 output ticketSigningKeyPemUri string = ticketSigningKey.properties.secretUri
 output whatsAppWebhookVerifyTokenUri string = whatsAppWebhookVerify.properties.secretUri
