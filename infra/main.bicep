@@ -88,6 +88,19 @@ param whatsAppWebhookVerifyToken string
 @description('The Meta app secret (App settings, Basic): it signs WhatsApp webhook bodies (X-Hub-Signature-256).')
 param metaAppSecret string
 
+@description('E-mail fallback of undeliverable tickets: the SMTP submission host (smtp.azurecomm.net, smtp.office365.com, smtp.sendgrid.net). Empty leaves the fallback off.')
+param emailFallbackHost string = ''
+
+@description('E-mail fallback: the SMTP user name (empty for none).')
+param emailFallbackUserName string = ''
+
+@secure()
+@description('E-mail fallback: the SMTP password or API key. Empty when there is no fallback or no sign-in.')
+param emailFallbackSmtpSecret string = ''
+
+@description('E-mail fallback: the sender address, verified with the provider.')
+param emailFallbackFrom string = ''
+
 param whatsAppTemplateName string = 'event_ticket'
 param whatsAppTemplateLanguage string = 'en'
 
@@ -249,6 +262,7 @@ module keyVault 'app/keyvault.bicep' = {
     whatsAppWebhookVerifyToken: whatsAppWebhookVerifyToken
     metaAppSecret: metaAppSecret
     ticketSigningKeyPemBase64: ticketSigningKeyPemBase64
+    emailFallbackSmtpSecret: emailFallbackSmtpSecret
     publicNetworkAccess: !privateNetwork
   }
 }
@@ -337,6 +351,14 @@ var appSettings = {
   WhatsAppWebhook__VerifyToken: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.whatsAppWebhookVerifyTokenUri})'
   WhatsAppWebhook__AppSecret: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.metaAppSecretUri})'
   WhatsAppWebhook__UndeliveredAfterMinutes: '60'
+  WhatsAppWebhook__InboxRetentionDays: '30'
+  EmailFallback__Host: emailFallbackHost
+  EmailFallback__Port: '587'
+  EmailFallback__Security: 'StartTls'
+  EmailFallback__UserName: emailFallbackUserName
+  EmailFallback__Password: empty(emailFallbackSmtpSecret) ? '' : '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.emailFallbackSmtpSecretUri})'
+  EmailFallback__From: emailFallbackFrom
+  EmailFallback__TimeoutSeconds: '20'
   Tickets__SigningKeyPem: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.ticketSigningKeyPemUri})'
   Tickets__LeaseSeconds: '30'
   Tickets__ResendUnfinishedAfterSeconds: '60'

@@ -29,6 +29,7 @@ public static class AdminServices
         services.AddSingleton<MemberImportHandler>();
         services.AddSingleton<AttendeesHandler>();
         services.AddSingleton<ConsoleAssets>();
+        services.AddSingleton<WhatsAppHold.SendingHoldHandler>();
         return services;
     }
 }

@@ -50,6 +50,7 @@ public static class TicketServices
         // Transient, like the typed HttpClient it receives, so the client's handler rotation works.
         services.AddTransient<TicketDeliveryHandler>();
         services.AddSingleton<PoisonedTicketHandler>();
+        services.AddEmailFallback(configuration);
         return services;
     }
 

@@ -60,6 +60,8 @@ public static class Problems
     public static ApiResult MalformedImport(string detail) => Make(400, "malformed-import", "Malformed import file", detail);
     public static ApiResult ImportTooManyRows(int limit) =>
         Make(413, "import-too-many-rows", "Too many rows", $"The file holds more than {limit} members; split it into files of at most {limit} rows. Nothing was imported.");
+    public static ApiResult SendingNotHeld() =>
+        Make(409, "sending-not-held", "Sending not on hold", "WhatsApp ticket sending is not on hold; nothing was released.");
 
     public static ApiResult RegistrationNotFound(string field) => Make(404, "registration-not-found", "Registration not found", "No registration matches this id.", field);
 
