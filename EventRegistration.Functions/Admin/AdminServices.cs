@@ -26,6 +26,7 @@ public static class AdminServices
         services.AddSingleton<RegistrationLookupHandler>();
         services.AddSingleton<MemberUpsertHandler>();
         services.AddSingleton<AttendeesHandler>();
+        services.AddSingleton<ScannerKeys.ScannerKeysHandler>();
         return services;
     }
 }
