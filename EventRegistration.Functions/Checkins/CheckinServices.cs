@@ -11,6 +11,8 @@ public static class CheckinServices
     {
         services.AddSingleton<CheckinAccess>();
         services.AddSingleton<CheckinHandler>();
+        services.AddSingleton<CheckinBatchHandler>();
+        services.AddSingleton<OfflineKitHandler>();
         return services;
     }
 }

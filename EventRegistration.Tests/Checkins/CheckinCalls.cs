@@ -92,3 +92,24 @@ public static class CheckinCalls
         return request;
     }
 }
+
+public static class OfflineCalls
+{
+    public static async Task<HttpAnswer> OfflineKitAsync(this TestApp app, string eventId, IDictionary<string, string[]> headers, string query = "")
+    {
+        var request = CheckinCalls.Get(headers, query);
+        return await TestApp.ExecuteAsync(request, await app.Function<EventRegistration.Functions.Checkins.OfflineFunctions>().CheckinOfflineKit(request, eventId));
+    }
+
+    public static async Task<HttpAnswer> BatchRawAsync(this TestApp app, string body, IDictionary<string, string[]> headers)
+    {
+        var request = TestApp.Request(body, headers);
+        return await TestApp.ExecuteAsync(request, await app.Function<EventRegistration.Functions.Checkins.OfflineFunctions>().CheckinBatch(request));
+    }
+
+    public static object OfflineScan(string token, string scannerId, DateTimeOffset scannedAt, Guid? nonce = null) =>
+        new { token, scannerId, nonce = nonce ?? Guid.NewGuid(), scannedAt = scannedAt.ToString("O") };
+
+    public static Task<HttpAnswer> BatchAsync(this TestApp app, string scannerKey, params object[] scans) =>
+        app.BatchRawAsync(JsonSerializer.Serialize(new { scans }), CheckinCalls.WithScannerKey(scannerKey));
+}

@@ -36,6 +36,8 @@ public sealed class FunctionsMetadataTests
     [InlineData("WhatsAppWebhook", "webhooks/whatsapp", "Anonymous")]
     [InlineData("WhatsAppWebhookVerify", "webhooks/whatsapp", "Anonymous", "get")]
     [InlineData("Checkin", "checkins", "Anonymous")]
+    [InlineData("CheckinBatch", "checkins/batch", "Anonymous")]
+    [InlineData("CheckinOfflineKit", "checkins/events/{eventId}/offline-kit", "Anonymous", "get")]
     public void Http_functions_bind_their_route_method_and_auth_level(string name, string route, string authLevel, string method = "post")
     {
         var trigger = Trigger(name);
