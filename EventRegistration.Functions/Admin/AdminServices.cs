@@ -27,6 +27,7 @@ public static class AdminServices
         services.AddSingleton<MemberUpsertHandler>();
         services.AddSingleton<AttendeesHandler>();
         services.AddSingleton<ScannerKeys.ScannerKeysHandler>();
+        services.AddSingleton<Attendance.AttendanceHandler>();
         return services;
     }
 }
