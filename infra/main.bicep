@@ -67,6 +67,9 @@ param whatsAppTemplateLanguage string = 'en'
 @description('ECDSA P-256 private key (PEM) that signs ticket tokens. Never the sample key.')
 param ticketSigningKeyPem string
 
+@description('During a ticket key rotation: the previous signing key\'s PUBLIC key (PEM), so tickets it signed still scan. Not a secret. Empty otherwise.')
+param ticketPreviousPublicKeyPem string = ''
+
 @description('NCRONTAB schedule of the Reconcile timer (six fields, UTC).')
 param reconciliationSchedule string = '0 */5 * * * *'
 
@@ -221,6 +224,7 @@ var appSettings = {
   WhatsAppWebhook__AppSecret: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.metaAppSecretUri})'
   WhatsAppWebhook__UndeliveredAfterMinutes: '60'
   Tickets__SigningKeyPem: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.ticketSigningKeyPemUri})'
+  Tickets__PreviousPublicKeyPem: ticketPreviousPublicKeyPem
   Tickets__LeaseSeconds: '30'
   Tickets__ResendUnfinishedAfterSeconds: '60'
   Tickets__MaxAttempts: '12'
