@@ -37,6 +37,7 @@ public sealed class FunctionsMetadataTests
     [InlineData("WhatsAppWebhookVerify", "webhooks/whatsapp", "Anonymous", "get")]
     [InlineData("Checkin", "checkins", "Anonymous")]
     [InlineData("CheckinBatch", "checkins/batch", "Anonymous")]
+    [InlineData("ScannerPage", "checkins/scanner/{*file}", "Anonymous", "get")]
     [InlineData("CheckinOfflineKit", "checkins/events/{eventId}/offline-kit", "Anonymous", "get")]
     public void Http_functions_bind_their_route_method_and_auth_level(string name, string route, string authLevel, string method = "post")
     {
