@@ -1,6 +1,7 @@
 using EventRegistration.Functions.Admin.Access;
 using EventRegistration.Functions.Admin.Anomalies;
 using EventRegistration.Functions.Admin.Attendees;
+using EventRegistration.Functions.Admin.WebConsole;
 using EventRegistration.Functions.Admin.Events;
 using EventRegistration.Functions.Admin.Lookup;
 using EventRegistration.Functions.Admin.Members;
@@ -25,9 +26,11 @@ public static class AdminServices
         services.AddSingleton<AdminAnomaliesHandler>();
         services.AddSingleton<RegistrationLookupHandler>();
         services.AddSingleton<MemberUpsertHandler>();
+        services.AddSingleton<MemberImportHandler>();
         services.AddSingleton<AttendeesHandler>();
         services.AddSingleton<ScannerKeys.ScannerKeysHandler>();
         services.AddSingleton<Attendance.AttendanceHandler>();
+        services.AddSingleton<ConsoleAssets>();
         return services;
     }
 }

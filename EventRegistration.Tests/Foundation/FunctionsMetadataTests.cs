@@ -70,6 +70,7 @@ public sealed class FunctionsMetadataTests
     [InlineData("AdminListScannerKeys", "admin/events/{eventId}/scanner-keys", "get")]
     [InlineData("AdminRevokeScannerKey", "admin/scanner-keys/{keyId}/revoke", "post")]
     [InlineData("AdminEventAttendance", "admin/events/{eventId}/attendance", "get")]
+    [InlineData("AdminConsole", "console/{*path}", "get")]
     public void Admin_functions_bind_their_route_and_method_and_leave_access_to_the_app(string name, string route, string method)
     {
         var trigger = Trigger(name);
