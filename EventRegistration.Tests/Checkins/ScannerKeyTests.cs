@@ -19,6 +19,7 @@ public sealed class ScannerKeyTests(TestApp app) : IClassFixture<TestApp>
         var id = created.Json.GetProperty("id").GetGuid();
         Assert.StartsWith("sk_", key);
         Assert.Equal(ScannerKeys.Header, created.Json.GetProperty("header").GetString());
+        Assert.Equal($"/api/checkins/scanner/#event={eventId}&key={key}&scanner=North%20door", created.Json.GetProperty("scannerLink").GetString());
         var stored = await app.QueryAsync<(byte[] Hash, string Name, string CreatedBy)>(
             "select key_hash, name, created_by from scanner_keys where id = @id", new { id });
         Assert.Equal(ScannerKeys.Hash(key), stored.Single().Hash);

@@ -8,8 +8,11 @@ namespace EventRegistration.Functions.Admin.ScannerKeys;
 /// <summary>A scanner key as the admin API shows it: never the key, never its hash.</summary>
 public sealed record ScannerKeyView(Guid Id, Guid EventId, string Name, DateTime CreatedAt, string CreatedBy, DateTime? RevokedAt, string? RevokedBy);
 
-/// <summary>The answer to a creation: the only time the key itself is ever shown.</summary>
-public sealed record CreatedScannerKey(Guid Id, Guid EventId, string Name, DateTime CreatedAt, string Key, string Header);
+/// <summary>The answer to a creation: the only time the key itself is ever shown, with the scanner page's setup link (the key in its fragment, which browsers never send).</summary>
+public sealed record CreatedScannerKey(Guid Id, Guid EventId, string Name, DateTime CreatedAt, string Key, string Header)
+{
+    public string ScannerLink => $"/api/checkins/scanner/#event={EventId}&key={Uri.EscapeDataString(Key)}&scanner={Uri.EscapeDataString(Name)}";
+}
 
 public abstract record ScannerKeyOutcome
 {

@@ -315,7 +315,19 @@
     }
     onNetwork();
     await showQueued();
-    await startCamera();
+    // A tap starts the camera: browsers that want a gesture for it get one, and staff decide when the door opens.
+    const button = $('start');
+    button.hidden = false;
+    button.addEventListener('click', async () => {
+      button.hidden = true;
+      try {
+        await startCamera();
+        document.body.dataset.scanning = 'true';
+      } catch (error) {
+        button.hidden = false;
+        $('upload').textContent = `The camera could not be started: ${error.message}`;
+      }
+    }, { once: false });
     document.body.dataset.ready = 'true';
   }
 
