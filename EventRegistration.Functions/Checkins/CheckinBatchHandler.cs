@@ -22,7 +22,7 @@ public sealed class CheckinBatchHandler(Database database, TimeProvider clock)
     public const int MaxScans = 5000;
 
     private const string Read = """
-        select nonce, registration_id as RegistrationId, scanner_id as ScannerId, credential, status_code as StatusCode, answer
+        select nonce, registration_id as RegistrationId, scanner_id as ScannerId, credential, status_code as StatusCode, answer, source
           from checkin_scans where nonce = any(@Nonces);
         select id, event_id as EventId, revoked_at is not null as Revoked from scanner_keys where key_hash = @KeyHash;
         select r.id as RegistrationId, r.event_id as EventId, r.status as RegistrationStatus, e.status as EventStatus,
@@ -97,9 +97,13 @@ public sealed class CheckinBatchHandler(Database database, TimeProvider clock)
                 var claims = scan.Claims!;
                 if (stored.TryGetValue(nonce, out var before))
                 {
-                    answers[nonce] = before.SameScan(claims.RegistrationId, scan.Fields.ScannerId, credentialName)
-                        ? before.Answer
-                        : Item(nonce, "refused", new { type = NonceReusedType });
+                    answers[nonce] = !before.SameScan(claims.RegistrationId, scan.Fields.ScannerId, credentialName)
+                        ? Item(nonce, "refused", new { type = NonceReusedType })
+                        : before.Source == "offline"
+                            ? before.Answer
+                            // The scan reached the server online and its answer was lost on the way back, so the phone
+                            // queued it: its result is the online answer, under its nonce, so the phone can let it go.
+                            : Item(nonce, before.StatusCode == 200 ? "admitted" : "refused", new { answeredOnline = new StoredJson(before.Answer) });
                     continue;
                 }
 

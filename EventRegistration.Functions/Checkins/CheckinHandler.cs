@@ -18,7 +18,7 @@ public sealed record Scan(ScannerCredential Credential, TicketClaims Claims, str
 public sealed class CheckinHandler(Database database, TimeProvider clock)
 {
     internal const string Read = """
-        select nonce, registration_id as RegistrationId, scanner_id as ScannerId, credential, status_code as StatusCode, answer
+        select nonce, registration_id as RegistrationId, scanner_id as ScannerId, credential, status_code as StatusCode, answer, source
           from checkin_scans where nonce = @Nonce;
         select id, event_id as EventId, revoked_at is not null as Revoked from scanner_keys where key_hash = @KeyHash;
         select r.id as RegistrationId, r.event_id as EventId, r.status as RegistrationStatus, e.status as EventStatus,
@@ -121,7 +121,7 @@ public sealed class CheckinHandler(Database database, TimeProvider clock)
 
     internal sealed record ScannerKeyRow(Guid Id, Guid EventId, bool Revoked);
 
-    internal sealed record StoredScan(Guid Nonce, Guid? RegistrationId, string ScannerId, string Credential, int StatusCode, string Answer)
+    internal sealed record StoredScan(Guid Nonce, Guid? RegistrationId, string ScannerId, string Credential, int StatusCode, string Answer, string Source)
     {
         public bool SameScan(Guid registrationId, string scannerId, string credential) =>
             RegistrationId == registrationId && ScannerId == scannerId && Credential == credential;

@@ -147,6 +147,27 @@ public sealed class OfflineTests(TestApp app) : IClassFixture<TestApp>
     }
 
     [Fact]
+    public async Task A_scan_that_reached_the_server_before_the_network_failed_is_answered_in_the_batch_under_its_nonce()
+    {
+        // The page sent the scan online, the answer was lost, so it decided offline and queued the same nonce.
+        var eventId = await app.CreateEventAsync();
+        var (_, key) = await app.ScannerKeyAsync(eventId);
+        var ticket = await app.PaidRegistrationAsync(eventId, "Lost Answer");
+        var token = app.TokenFor(ticket, eventId);
+        var nonce = Guid.NewGuid();
+        var online = await app.ScanAsync(key, token, nonce, scannerId: "gate");
+        Assert.Equal(200, online.Status);
+
+        var batch = await app.BatchAsync(key, OfflineCalls.OfflineScan(token, "gate", app.Clock.GetUtcNow(), nonce));
+
+        var result = Assert.Single(batch.Json.GetProperty("results").EnumerateArray());
+        Assert.Equal((nonce, "admitted"), (result.GetProperty("nonce").GetGuid(), result.GetProperty("outcome").GetString()));
+        Assert.Equal(online.Body, result.GetProperty("answeredOnline").GetRawText());
+        Assert.Equal(1, await app.ScalarAsync<long>("select count(*) from checkin_scans where registration_id = @ticket", new { ticket }));
+        Assert.Equal(0, await app.ScalarAsync<long>("select count(*) from checkin_conflicts where registration_id = @ticket", new { ticket }));
+    }
+
+    [Fact]
     public async Task Five_thousand_scans_are_taken_and_more_are_refused()
     {
         var eventId = await app.CreateEventAsync(capacity: null);
