@@ -120,6 +120,44 @@ public sealed class OfflineTests(TestApp app) : IClassFixture<TestApp>
     }
 
     [Fact]
+    public async Task Offline_batches_and_online_scans_of_one_ticket_racing_leave_one_admission_the_earliest_and_lose_no_scan()
+    {
+        var eventId = await app.CreateEventAsync();
+        var (_, key) = await app.ScannerKeyAsync(eventId);
+        var ticket = await app.PaidRegistrationAsync(eventId, "Everyone's Ticket");
+        var token = app.TokenFor(ticket, eventId);
+        var t0 = DateTimeOffset.FromUnixTimeSeconds(app.Clock.GetUtcNow().ToUnixTimeSeconds() - 600);
+        var batchNonces = Enumerable.Range(0, 10).Select(_ => Guid.NewGuid()).ToArray();
+        using var start = new ManualResetEventSlim();
+
+        var batches = batchNonces.Select((nonce, i) => Task.Run(async () =>
+        {
+            start.Wait();
+            return await app.BatchAsync(key, OfflineCalls.OfflineScan(token, "offline-" + i, t0.AddSeconds(i), nonce));
+        })).ToList();
+        var onlines = Enumerable.Range(0, 10).Select(i => Task.Run(async () =>
+        {
+            start.Wait();
+            return await app.ScanAsync(key, token, scannerId: "online-" + i);
+        })).ToList();
+        start.Set();
+        var batchAnswers = await Task.WhenAll(batches);
+        var onlineAnswers = await Task.WhenAll(onlines);
+
+        Assert.All(batchAnswers, a => Assert.Equal(200, a.Status));
+        Assert.True(onlineAnswers.Count(a => a.Status == 200) <= 1);
+        Assert.All(onlineAnswers, a => Assert.True(a.Status is 200 or 409, a.ToString()));
+        var admission = (await app.QueryAsync<(Guid Nonce, string ScannerId)>(
+            "select nonce, scanner_id from checkins where registration_id = @ticket", new { ticket })).Single();
+        Assert.Equal((batchNonces[0], "offline-0"), admission);
+        Assert.Equal(20, await app.ScalarAsync<long>("select count(*) from checkin_scans where registration_id = @ticket", new { ticket }));
+        // Every offline scan but the earliest is a conflict, and so is an online admission the earliest displaced.
+        var conflicts = await app.ScalarAsync<long>("select count(*) from checkin_conflicts where registration_id = @ticket", new { ticket });
+        Assert.Equal(9 + (onlineAnswers.Any(a => a.Status == 200) ? 1 : 0), conflicts);
+        await app.AssertAllAsync();
+    }
+
+    [Fact]
     public async Task A_batch_sent_again_gets_the_same_answer_and_changes_nothing()
     {
         var eventId = await app.CreateEventAsync();
