@@ -108,6 +108,9 @@ param whatsAppTemplateLanguage string = 'en'
 @description('ECDSA P-256 private key (PEM) that signs ticket tokens, base64-encoded on one line (`base64 -w0 key.pem`): a multi-line PEM would break main.parameters.json. Never the sample key.')
 param ticketSigningKeyPemBase64 string
 
+@description('During a ticket key rotation: the previous signing key\'s PUBLIC key (PEM), base64-encoded on one line (`base64 -w0 previous-public.pem`) like the signing key, so tickets it signed still scan. Not a secret. Empty otherwise.')
+param ticketPreviousPublicKeyPemBase64 string = ''
+
 @allowed([5, 10, 15])
 @description('Minutes between Reconcile timer runs. The alerts count in these periods (an open anomaly older than one, no completed run for three), so only periods whose multiples are valid alert windows are offered.')
 param reconciliationPeriodMinutes int = 5
@@ -360,6 +363,7 @@ var appSettings = {
   EmailFallback__From: emailFallbackFrom
   EmailFallback__TimeoutSeconds: '20'
   Tickets__SigningKeyPem: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.ticketSigningKeyPemUri})'
+  Tickets__PreviousPublicKeyPem: empty(ticketPreviousPublicKeyPemBase64) ? '' : base64ToString(ticketPreviousPublicKeyPemBase64)
   Tickets__LeaseSeconds: '30'
   Tickets__ResendUnfinishedAfterSeconds: '60'
   Tickets__MaxAttempts: '12'
