@@ -123,6 +123,57 @@ public sealed class AttendeesCsvTests(TestApp app) : IClassFixture<TestApp>
         Assert.All(pendingRows, r => Assert.StartsWith("सदस्य ", r["name"]));
     }
 
+    [Fact]
+    public async Task The_download_writes_only_asynchronously_as_kestrel_requires()
+    {
+        var eventId = await app.CreateEventAsync();
+        await app.OrderAsync(eventId, await app.CreateMemberAsync(name: "अनीता"));
+        var request = TestApp.Request("", new Dictionary<string, string[]>(AdminKeys.With(AdminKeys.Organiser)) { ["Accept"] = ["text/csv"] });
+        request.Method = "GET";
+        var body = new AsyncOnlyStream();
+        request.HttpContext.Response.Body = body;
+
+        await (await app.Function<AttendeesFunction>().AdminListAttendees(request, eventId.ToString())).ExecuteResultAsync(
+            new Microsoft.AspNetCore.Mvc.ActionContext { HttpContext = request.HttpContext });
+
+        Assert.Single(AttendeesCsvCalls.ParseCsv(body.ToArray()));
+    }
+
+    /// <summary>A response body that refuses synchronous writes, as Kestrel's does (AllowSynchronousIO is off).</summary>
+    private sealed class AsyncOnlyStream : Stream
+    {
+        private readonly MemoryStream _written = new();
+
+        public byte[] ToArray() => _written.ToArray();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new InvalidOperationException("Synchronous operations are disallowed.");
+
+        public override void Flush() => throw new InvalidOperationException("Synchronous operations are disallowed.");
+
+        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
+        {
+            _written.Write(buffer, offset, count);
+            return Task.CompletedTask;
+        }
+
+        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            _written.Write(buffer.Span);
+            return ValueTask.CompletedTask;
+        }
+
+        public override Task FlushAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public override bool CanRead => false;
+        public override bool CanSeek => false;
+        public override bool CanWrite => true;
+        public override long Length => _written.Length;
+        public override long Position { get => _written.Length; set => throw new NotSupportedException(); }
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+    }
+
     [Theory]
     [InlineData("text/csv", true)]
     [InlineData("text/csv; q=0.9, application/json; q=0.5", true)]
