@@ -11,7 +11,7 @@ namespace EventRegistration.Functions.Admin.Attendees;
 /// An event's attendees as a CSV download that a spreadsheet opens as it should: UTF-8 with a byte
 /// order mark (else Excel reads Devanagari and Tamil as Windows-1252), RFC 4180 quoting, and every
 /// text cell that a spreadsheet would run as a formula (starting with = + - @, a tab or a CR) prefixed
-/// with an apostrophe, so a phone number reads <c>'+919812345678</c> and shows as +919812345678 text.
+/// with an apostrophe, so a phone number is written <c>'+919812345678</c> and stays text with its +.
 /// The rows are written page by page as they are read (keyset on the registration id, each page on a
 /// pooled connection held only for its query), so a slow download pins neither memory nor a
 /// connection; it is not one snapshot: a registration that changes during the download appears
