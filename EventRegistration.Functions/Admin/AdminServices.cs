@@ -1,6 +1,7 @@
 using EventRegistration.Functions.Admin.Access;
 using EventRegistration.Functions.Admin.Anomalies;
 using EventRegistration.Functions.Admin.Attendees;
+using EventRegistration.Functions.Admin.Cancellation;
 using EventRegistration.Functions.Admin.Events;
 using EventRegistration.Functions.Admin.Lookup;
 using EventRegistration.Functions.Admin.Members;
@@ -26,6 +27,7 @@ public static class AdminServices
         services.AddSingleton<RegistrationLookupHandler>();
         services.AddSingleton<MemberUpsertHandler>();
         services.AddSingleton<AttendeesHandler>();
+        services.AddSingleton<CancelEventHandler>();
         return services;
     }
 }

@@ -15,6 +15,7 @@ public sealed class TicketDelivery
     public string? LastError { get; init; }
     public Guid EventId { get; init; }
     public string RegistrationStatus { get; init; } = "";
+    public string EventStatus { get; init; } = "";
     public string MemberName { get; init; } = "";
     public string PhoneE164 { get; init; } = "";
     public string EventTitle { get; init; } = "";
@@ -36,7 +37,7 @@ public sealed class TicketDeliveries(Database database)
 {
     private const string Read = """
         select d.registration_id, d.status, d.attempts, d.last_attempt_at, d.next_attempt_at, d.last_error,
-               r.event_id, r.status as registration_status,
+               r.event_id, r.status as registration_status, e.status as event_status,
                m.name as member_name, m.phone_e164, e.title as event_title, e.starts_at as event_starts_at
           from ticket_deliveries d
           join event_registrations r on r.id = d.registration_id

@@ -40,6 +40,8 @@ public static class Problems
         Make(409, "amount-mismatch", "Amount mismatch", "The payment's amount or currency differs from the order's; it is not counted as paid, is refunded, and an operator is told.", "razorpay_payment_id", registrationId);
     public static ApiResult PaymentRefunded(Guid registrationId) =>
         Make(409, "payment-refunded", "Payment refunded", "This payment was refunded before it was confirmed; it does not pay for the registration, and an operator is told.", "razorpay_payment_id", registrationId);
+    public static ApiResult PaymentForCancelledEvent(Guid registrationId) =>
+        Make(409, "event-cancelled", "Event cancelled", "The event was cancelled; this payment is recorded and will be refunded.", "razorpay_payment_id", registrationId);
     public static ApiResult ValueRefused() =>
         Make(422, "value-refused", "Value refused", "The request is well formed, but the database refuses a value it carries or led to; sending it again will not help.");
     public static ApiResult PaymentProviderFailed(string detail) => Make(502, "payment-provider-failed", "Payment provider failed", detail);
