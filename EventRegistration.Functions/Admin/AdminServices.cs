@@ -5,6 +5,7 @@ using EventRegistration.Functions.Admin.Cancellation;
 using EventRegistration.Functions.Admin.Events;
 using EventRegistration.Functions.Admin.Lookup;
 using EventRegistration.Functions.Admin.Members;
+using EventRegistration.Functions.Admin.Refunds;
 using EventRegistration.Functions.Infrastructure.Configuration;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -28,6 +29,7 @@ public static class AdminServices
         services.AddSingleton<MemberUpsertHandler>();
         services.AddSingleton<AttendeesHandler>();
         services.AddSingleton<CancelEventHandler>();
+        services.AddSingleton<RefundRegistrationHandler>();
         return services;
     }
 }

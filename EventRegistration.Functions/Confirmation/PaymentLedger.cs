@@ -122,6 +122,12 @@ public sealed class PaymentLedger(Database database, TimeProvider clock, ILogger
            and (p.refund_status is null or p.refund_status = 'partial')
         """;
 
+    /// <summary>An operator's refund of one paid registration: due for the whole remaining balance, if nothing is owed yet.</summary>
+    private const string OweOne = """
+        update payments set refund_status = 'due', refund_last_error = null, updated_at = @Now
+         where payment_id = @PaymentId and disposition = 'applied' and (refund_status is null or refund_status = 'partial')
+        """;
+
     /// <summary>
     /// A cancelled event refunds every paid registration: each payment is made <c>due</c> under its
     /// own lock (as every other ledger write takes it), and the reconciliation's refund step requests
@@ -164,6 +170,21 @@ public sealed class PaymentLedger(Database database, TimeProvider clock, ILogger
 
         return owed;
     }
+
+    /// <summary>
+    /// Makes one applied payment's refund due, inside the caller's transaction, after taking the
+    /// payment's lock (the caller takes nothing before it but may lock the registration after).
+    /// </summary>
+    /// <returns>The payment as the ledger held it before, or null when it has no record.</returns>
+    public static async Task<LedgerPayment?> LockAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string paymentId)
+    {
+        await connection.ExecuteAsync(LockPayment, new { PaymentId = paymentId }, transaction);
+        return await connection.QuerySingleOrDefaultAsync<LedgerPayment>(ReadPayment, new { PaymentId = paymentId }, transaction);
+    }
+
+    /// <returns>False when the payment is not applied or already owes a refund (nothing written).</returns>
+    public static async Task<bool> OweRefundAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string paymentId, DateTime now) =>
+        await connection.ExecuteAsync(OweOne, new { PaymentId = paymentId, Now = now }, transaction) == 1;
 
     /// <returns>"failed_attempt_recorded", or "duplicate" when this attempt was already known (or is captured).</returns>
     public Task<string> RecordFailedAttemptAsync(RazorpayPayment payment, string source, CancellationToken cancellationToken) =>

@@ -1,6 +1,8 @@
 using System.Text.Json.Nodes;
 using EventRegistration.Functions.Admin.Cancellation;
 using EventRegistration.Functions.Admin.Events;
+using EventRegistration.Functions.Admin.Lookup;
+using EventRegistration.Functions.Admin.Refunds;
 using EventRegistration.Tests.Infrastructure;
 using WireMock.Matchers;
 using WireMock.RequestBuilders;
@@ -27,6 +29,23 @@ public static class AdminOperatorCalls
         var request = TestApp.Request("", AdminKeys.With(key));
         request.Method = "GET";
         return await TestApp.ExecuteAsync(request, await app.Function<AdminEventsFunction>().AdminGetEvent(request, eventId));
+    }
+
+    public static async Task<HttpAnswer> RefundRegistrationAsync(this TestApp app, string registrationId, string body, string? key = AdminKeys.Operator)
+    {
+        var request = TestApp.Request(body, AdminKeys.With(key));
+        return await TestApp.ExecuteAsync(request, await app.Function<RefundRegistrationFunction>().AdminRefundRegistration(request, registrationId));
+    }
+
+    public static Task<HttpAnswer> RefundRegistrationAsync(this TestApp app, Guid registrationId, string reason = "Member asked, cannot attend") =>
+        app.RefundRegistrationAsync(registrationId.ToString(), ReasonBody(reason));
+
+    public static async Task<HttpAnswer> LookupAsync(this TestApp app, Guid registrationId)
+    {
+        var request = TestApp.Request("", AdminKeys.With(AdminKeys.Operator));
+        request.Method = "GET";
+        request.QueryString = new Microsoft.AspNetCore.Http.QueryString($"?registrationId={registrationId}");
+        return await TestApp.ExecuteAsync(request, await app.Function<RegistrationLookupFunction>().AdminLookupRegistration(request));
     }
 
     /// <summary>The refund id the fake gives a payment's refund: one per payment, as Razorpay does for one idempotency key.</summary>

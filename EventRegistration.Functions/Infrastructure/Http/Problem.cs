@@ -58,6 +58,9 @@ public static class Problems
     public static ApiResult AnomalyAlreadyResolved(string? by) =>
         Make(409, "anomaly-already-resolved", "Anomaly already resolved", $"The anomaly was already resolved{(by is null ? "" : " by " + by)}; it is left as it was.", "anomalyId");
 
+    public static ApiResult RegistrationNotRefundable(string status, string why) =>
+        Make(409, "registration-not-refundable", "Registration not refundable", $"This registration ({status}) cannot be refunded: {why}.", "registrationId");
+
     public static ApiResult RegistrationNotFound(string field) => Make(404, "registration-not-found", "Registration not found", "No registration matches this id.", field);
 
     public static ApiResult Unavailable(string detail, int retryAfterSeconds)
