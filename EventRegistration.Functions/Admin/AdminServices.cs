@@ -6,6 +6,7 @@ using EventRegistration.Functions.Admin.Events;
 using EventRegistration.Functions.Admin.Lookup;
 using EventRegistration.Functions.Admin.Members;
 using EventRegistration.Functions.Admin.Refunds;
+using EventRegistration.Functions.Admin.Resends;
 using EventRegistration.Functions.Infrastructure.Configuration;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -30,6 +31,7 @@ public static class AdminServices
         services.AddSingleton<AttendeesHandler>();
         services.AddSingleton<CancelEventHandler>();
         services.AddSingleton<RefundRegistrationHandler>();
+        services.AddSingleton<ResendTicketHandler>();
         return services;
     }
 }

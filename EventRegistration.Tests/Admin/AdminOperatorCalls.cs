@@ -3,6 +3,7 @@ using EventRegistration.Functions.Admin.Cancellation;
 using EventRegistration.Functions.Admin.Events;
 using EventRegistration.Functions.Admin.Lookup;
 using EventRegistration.Functions.Admin.Refunds;
+using EventRegistration.Functions.Admin.Resends;
 using EventRegistration.Tests.Infrastructure;
 using WireMock.Matchers;
 using WireMock.RequestBuilders;
@@ -39,6 +40,22 @@ public static class AdminOperatorCalls
 
     public static Task<HttpAnswer> RefundRegistrationAsync(this TestApp app, Guid registrationId, string reason = "Member asked, cannot attend") =>
         app.RefundRegistrationAsync(registrationId.ToString(), ReasonBody(reason));
+
+    public static async Task<HttpAnswer> ResendTicketAsync(this TestApp app, string registrationId, string body, string? requestKey,
+        string? key = AdminKeys.Operator)
+    {
+        var headers = AdminKeys.With(key);
+        if (requestKey is not null)
+        {
+            headers[ResendTicketFunction.KeyHeader] = [requestKey];
+        }
+
+        var request = TestApp.Request(body, headers);
+        return await TestApp.ExecuteAsync(request, await app.Function<ResendTicketFunction>().AdminResendTicket(request, registrationId));
+    }
+
+    public static Task<HttpAnswer> ResendTicketAsync(this TestApp app, Guid registrationId, string requestKey, string reason = "Member lost the message") =>
+        app.ResendTicketAsync(registrationId.ToString(), ReasonBody(reason), requestKey);
 
     public static async Task<HttpAnswer> LookupAsync(this TestApp app, Guid registrationId)
     {

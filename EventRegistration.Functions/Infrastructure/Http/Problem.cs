@@ -61,6 +61,11 @@ public static class Problems
     public static ApiResult RegistrationNotRefundable(string status, string why) =>
         Make(409, "registration-not-refundable", "Registration not refundable", $"This registration ({status}) cannot be refunded: {why}.", "registrationId");
 
+    public static ApiResult TicketNotResendable(string why) =>
+        Make(409, "ticket-not-resendable", "Ticket not resendable", $"The ticket cannot be sent again: {why}.", "registrationId");
+    public static ApiResult IdempotencyKeyReused(string header) =>
+        Make(409, "idempotency-key-reused", "Idempotency key reused", $"This '{header}' was used for another request on this registration; use a new key for a new request.", header);
+
     public static ApiResult RegistrationNotFound(string field) => Make(404, "registration-not-found", "Registration not found", "No registration matches this id.", field);
 
     public static ApiResult Unavailable(string detail, int retryAfterSeconds)
