@@ -47,6 +47,17 @@ public sealed class DeliveryReceipts(
         on conflict (wamid, status) do nothing
         """;
 
+    // A message an operator's resend replaced (ticket_resends.previous_wamid): its late receipts are
+    // kept with its ticket for the history, change nothing of the new delivery, and are not unknown.
+    private const string LinkReplacedSql = """
+        with replaced as (
+            select registration_id from ticket_resends where previous_wamid = @Wamid limit 1)
+        update whatsapp_statuses s set registration_id = replaced.registration_id
+          from replaced
+         where s.wamid = @Wamid and s.status = @Status
+        returning true
+        """;
+
     private const string LinkStatusSql = "update whatsapp_statuses set registration_id = @RegistrationId where wamid = @Wamid and status = @Status";
 
     private const string FindEarlySql = """
@@ -169,7 +180,8 @@ public sealed class DeliveryReceipts(
             return false;
         }
 
-        if (!await ActOnAsync(connection, transaction, status, failure, now, claimed))
+        if (!await ActOnAsync(connection, transaction, status, failure, now, claimed)
+            && !await connection.ExecuteScalarAsync<bool>(LinkReplacedSql, new { status.Wamid, status.Status }, transaction))
         {
             // Not the wamid: Meta's ids encode the recipient's number.
             logger.LogWarning("WhatsApp status {Status} for a message no ticket carries; recorded for an operator", status.Status);

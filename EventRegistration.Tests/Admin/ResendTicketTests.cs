@@ -1,6 +1,7 @@
 using System.Text.Json;
 using EventRegistration.Tests.Infrastructure;
 using EventRegistration.Tests.Tickets;
+using EventRegistration.Tests.WhatsAppWebhooks;
 
 namespace EventRegistration.Tests.Admin;
 
@@ -58,6 +59,30 @@ public sealed class ResendTicketTests(TestApp app) : IClassFixture<TestApp>
         Assert.StartsWith("key:", resend.GetProperty("actor").GetString());
         Assert.Equal("Member deleted the chat", resend.GetProperty("change").GetProperty("reason").GetString());
         Assert.Equal("req-0001", resend.GetProperty("change").GetProperty("requestKey").GetString());
+        await app.AssertAllAsync();
+    }
+
+    [Fact]
+    public async Task Late_receipts_for_the_replaced_message_are_kept_with_its_ticket_and_raise_no_unknown_message_anomaly()
+    {
+        var ticket = await SentTicketAsync();
+        var firstWamid = (await app.DeliveryAsync(ticket.RegistrationId)).Wamid!;
+        Assert.Equal(202, (await app.ResendTicketAsync(ticket.RegistrationId, "req-late-receipts", "Member deleted the chat")).Status);
+        await app.DeliverAsync(await app.TakeQueueMessageAsync(ticket.RegistrationId));
+        var resent = await app.DeliveryAsync(ticket.RegistrationId);
+
+        var at = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        var answer = await app.WhatsAppStatusesAsync(WhatsAppWebhookApi.Body(
+            new MetaStatus(firstWamid, "delivered", at), new MetaStatus(firstWamid, "read", at + 1)));
+
+        Assert.Equal(200, answer.Status);
+        Assert.Equal(0L, await app.ScalarAsync<long>(
+            "select count(*) from anomalies where kind = 'whatsapp_status_unknown_message'"));
+        Assert.Equal(2L, await app.ScalarAsync<long>(
+            "select count(*) from whatsapp_statuses where wamid = @firstWamid and registration_id = @id", new { firstWamid, id = ticket.RegistrationId }));
+        // The replaced message's receipts say nothing about the new one.
+        var now = await app.DeliveryAsync(ticket.RegistrationId);
+        Assert.Equal((resent.Status, resent.Wamid), (now.Status, now.Wamid));
         await app.AssertAllAsync();
     }
 
