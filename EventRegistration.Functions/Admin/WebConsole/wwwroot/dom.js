@@ -66,14 +66,21 @@ export function when(iso, timeZone) {
   }
 }
 
-// Runs an action from a button or form: disables it meanwhile, shows the failure as words.
-export async function act(control, action) {
+// Runs an action from a button or form: disables it meanwhile, shows the failure as words and,
+// when the API names the field at fault, marks that input of the form.
+export async function act(control, action, form) {
   clearMessage();
+  if (form) for (const marked of form.querySelectorAll('[aria-invalid]')) marked.removeAttribute('aria-invalid');
   if (control) control.disabled = true;
   try {
     return await action();
   } catch (error) {
     showError(error);
+    const culprit = form && error && error.field ? form.querySelector(`[name="${CSS.escape(error.field)}"]`) : null;
+    if (culprit) {
+      culprit.setAttribute('aria-invalid', 'true');
+      culprit.focus();
+    }
     return undefined;
   } finally {
     if (control) control.disabled = false;
