@@ -232,6 +232,8 @@ var appSettings = {
   // App Service Authentication is not configured by this template yet, so the principal headers are not trusted.
   Admin__TrustAppServiceAuthentication: 'false'
   Admin__MaxBodyBytes: '65536'
+  Admin__ImportMaxRows: '50000'
+  Admin__ImportMaxBodyBytes: '16777216'
 }
 
 module api 'app/api.bicep' = {

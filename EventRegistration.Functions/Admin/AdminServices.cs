@@ -26,6 +26,7 @@ public static class AdminServices
         services.AddSingleton<AdminAnomaliesHandler>();
         services.AddSingleton<RegistrationLookupHandler>();
         services.AddSingleton<MemberUpsertHandler>();
+        services.AddSingleton<MemberImportHandler>();
         services.AddSingleton<AttendeesHandler>();
         services.AddSingleton<ConsoleAssets>();
         return services;

@@ -56,6 +56,8 @@ public sealed class MemberUpsertTests(TestApp app) : IClassFixture<TestApp>
     [InlineData(null, """{"name":"A","whatsApp":"+91123"}""", "whatsApp")]
     [InlineData(null, """{"name":"A","whatsApp":"+919812345678","email":"no-at-sign"}""", "email")]
     [InlineData(null, """{"name":"A","whatsApp":"+919812345678","email":7}""", "email")]
+    [InlineData(null, """{"name":"A\u0000B","whatsApp":"+919812345678"}""", "name")]
+    [InlineData(null, """{"name":"A","whatsApp":"+919812345678","email":"a\u0000@example.org"}""", "email")]
     public async Task Each_invalid_field_is_named_and_nothing_is_written(string? id, string body, string field)
     {
         var members = await app.ScalarAsync<long>("select count(*) from members");

@@ -62,17 +62,10 @@ public static class TestDatabase
             }
 
             var name = "evreg_template_" + Guid.NewGuid().ToString("N")[..12];
+            await DropStaleAsync();
             await using (var admin = new NpgsqlConnection(AdminConnectionString))
             {
                 await admin.OpenAsync();
-                try
-                {
-                    await DropStaleAsync(admin);
-                }
-                catch (PostgresException)
-                {
-                    // Reading file dates needs superuser; on a server of the user's own, skip the clean-up.
-                }
                 await using var create = new NpgsqlCommand($"create database {name}", admin);
                 await create.ExecuteNonQueryAsync();
             }
@@ -88,7 +81,27 @@ public static class TestDatabase
         }
     }
 
-    /// <summary>Databases of earlier runs that ended without cleaning up (older than an hour).</summary>
+    /// <summary>
+    /// Drops databases of earlier runs that ended without cleaning up (older than an hour). Only a
+    /// tidy-up, so it has its own connection and never fails the run: reading file dates needs
+    /// superuser (not so on a server of the user's own), a database another run drops meanwhile
+    /// makes pg_stat_file fail, and a slow drop under load can time out and leave its connection
+    /// broken — which, shared with the template's creation, failed whole test classes with
+    /// "Connection is not open".
+    /// </summary>
+    private static async Task DropStaleAsync()
+    {
+        try
+        {
+            await using var admin = new NpgsqlConnection(AdminConnectionString);
+            await admin.OpenAsync();
+            await DropStaleAsync(admin);
+        }
+        catch (NpgsqlException)
+        {
+        }
+    }
+
     private static async Task DropStaleAsync(NpgsqlConnection admin)
     {
         var stale = new List<string>();

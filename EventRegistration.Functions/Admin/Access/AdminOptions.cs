@@ -22,4 +22,15 @@ public sealed class AdminOptions
 
     [Range(1024, 1_048_576)]
     public int MaxBodyBytes { get; set; } = 65_536;
+
+    /// <summary>Most members one import file may hold; one more and nothing is imported (413).</summary>
+    [Range(1, 200_000)]
+    public int ImportMaxRows { get; set; } = 50_000;
+
+    /// <summary>
+    /// Largest import file. Read as it arrives, never held whole; the ceiling is Kestrel's default
+    /// request limit (30,000,000 bytes), which the worker applies before the app sees the body.
+    /// </summary>
+    [Range(65_536, 30_000_000)]
+    public int ImportMaxBodyBytes { get; set; } = 16_777_216;
 }

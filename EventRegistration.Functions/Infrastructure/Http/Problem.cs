@@ -56,6 +56,11 @@ public static class Problems
     public static ApiResult AnomalyAlreadyResolved(string? by) =>
         Make(409, "anomaly-already-resolved", "Anomaly already resolved", $"The anomaly was already resolved{(by is null ? "" : " by " + by)}; it is left as it was.", "anomalyId");
 
+    public static ApiResult UnsupportedMediaType(string detail) => Make(415, "unsupported-media-type", "Unsupported media type", detail, "Content-Type");
+    public static ApiResult MalformedImport(string detail) => Make(400, "malformed-import", "Malformed import file", detail);
+    public static ApiResult ImportTooManyRows(int limit) =>
+        Make(413, "import-too-many-rows", "Too many rows", $"The file holds more than {limit} members; split it into files of at most {limit} rows. Nothing was imported.");
+
     public static ApiResult RegistrationNotFound(string field) => Make(404, "registration-not-found", "Registration not found", "No registration matches this id.", field);
 
     public static ApiResult Unavailable(string detail, int retryAfterSeconds)
