@@ -222,4 +222,41 @@ public sealed class ConsoleTests(BrowserApp app) : IClassFixture<BrowserApp>
         Assert.Equal("seen elsewhere", await app.ScalarAsync<string>("select resolution_note from anomalies where id = @second", new { second }));
         browser.AssertNoErrors();
     }
+
+    [SkippableFact]
+    public async Task An_organiser_imports_members_from_a_file_and_reads_the_rows_that_need_fixing()
+    {
+        var (anita, karthik, bad) = (Guid.NewGuid(), Guid.NewGuid(), Guid.NewGuid());
+        var csv = "memberId,name,whatsApp,email\n"
+                  + $"{anita},\"Sharma, Anita\",+91 98123 45678,anita@example.org\n"
+                  + $"{karthik},கார்த்திக்,+919812345679,\n"
+                  + $"{bad},Broken Number,12345,bad@example.org\n";
+        var file = Path.Combine(Path.GetTempPath(), $"members-{Guid.NewGuid():N}.csv");
+        await File.WriteAllTextAsync(file, csv);
+
+        await using var browser = await app.OpenSignedInAsync(nameof(An_organiser_imports_members_from_a_file_and_reads_the_rows_that_need_fixing), "#/members", AdminKeys.Organiser);
+        var page = browser.Page;
+        await page.GetByLabel("File").SetInputFilesAsync(file);
+        await page.GetByRole(AriaRole.Button, new() { Name = "Import" }).ClickAsync();
+
+        var counts = page.Locator("#import-counts");
+        await Expect(counts).ToContainTextAsync("inserted2");
+        await Expect(counts).ToContainTextAsync("failed1");
+        var errors = page.Locator("#import-errors tbody tr");
+        await Expect(errors).ToHaveCountAsync(1);
+        await Expect(errors).ToContainTextAsync("4");
+        await Expect(errors).ToContainTextAsync("whatsApp");
+        await Expect(page.Locator("#import-result")).Not.ToContainTextAsync("null");
+        await browser.ScreenshotAsync("console-import");
+
+        Assert.Equal("Sharma, Anita", await app.ScalarAsync<string>("select name from members where id = @anita", new { anita }));
+        Assert.Equal("+919812345679", await app.ScalarAsync<string>("select phone_e164 from members where id = @karthik", new { karthik }));
+        Assert.Equal(0L, await app.ScalarAsync<long>("select count(*) from members where id = @bad", new { bad }));
+
+        // The same file again changes nothing.
+        await page.GetByRole(AriaRole.Button, new() { Name = "Import" }).ClickAsync();
+        await Expect(counts).ToContainTextAsync("unchanged2");
+        browser.AssertNoErrors();
+        File.Delete(file);
+    }
 }

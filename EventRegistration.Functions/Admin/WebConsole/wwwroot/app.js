@@ -30,7 +30,7 @@ let signedIn = false;
 function main() { return document.getElementById('main'); }
 
 export function render(...nodes) {
-  main().replaceChildren(...nodes);
+  main().replaceChildren(...nodes.filter((n) => n !== null && n !== undefined && n !== false));
 }
 
 function signInPage(reason) {

@@ -14,7 +14,7 @@ function guessFormat(name) {
 // The member import: a file (or pasted text) sent as it is; the answer's counts and per-row errors.
 export async function show() {
   const file = h('input', { type: 'file', id: 'import-file', name: 'file', accept: '.csv,.jsonl,.ndjson,text/csv,application/x-ndjson' });
-  const text = h('textarea', { id: 'import-text', name: 'text', rows: 6, placeholder: 'memberId,name,whatsApp,email\nM-1001,Asha Rao,+919812345678,asha@example.org' });
+  const text = h('textarea', { id: 'import-text', name: 'text', rows: 6, placeholder: 'memberId,name,whatsApp,email\n6f1c2a1e-0000-4000-8000-0000000000a1,"Sharma, Anita",+919812345678,anita@example.org' });
   const format = h('select', { id: 'import-format', name: 'format' },
     Object.entries(formats).map(([k, f]) => h('option', { value: k }, f.label)));
   const send = h('button', { type: 'submit' }, 'Import');
@@ -22,7 +22,7 @@ export async function show() {
   file.addEventListener('change', () => { if (file.files[0]) format.value = guessFormat(file.files[0].name); });
   const form = h('form', { class: 'card', id: 'import-form' },
     h('h1', {}, 'Import members'),
-    h('p', { class: 'muted' }, 'Members are matched on their own id: importing the same file again changes nothing. Good rows are kept even when others have errors.'),
+    h('p', { class: 'muted' }, 'CSV with a header line memberId,name,whatsApp,email (a spreadsheet’s “CSV UTF-8”), or JSON lines. Members are matched on their id (a UUID): importing the same file again changes nothing. Rows with errors are listed below; the good rows are imported.'),
     h('label', { class: 'field' }, h('span', {}, 'File'), file),
     h('label', { class: 'field' }, h('span', {}, 'Or paste the rows'), text),
     h('label', { class: 'field' }, h('span', {}, 'Format'), format),
@@ -39,20 +39,22 @@ export async function show() {
       const answer = await api('POST', 'members/import', { body, contentType: chosen.type });
       const counts = Object.entries(answer).filter(([, v]) => typeof v === 'number');
       const errors = Array.isArray(answer.errors) ? answer.errors : [];
-      result.replaceChildren(
+      result.replaceChildren(...[
         h('div', { class: 'card', id: 'import-counts' },
           h('h2', {}, 'Imported'),
           h('dl', { class: 'counts' }, counts.map(([k, v]) => [h('dt', {}, k.replace(/([A-Z])/g, ' $1').toLowerCase()), h('dd', {}, String(v))]))),
         errors.length
           ? h('div', { class: 'table-wrap' },
-            h('h2', {}, `${errors.length} row${errors.length === 1 ? '' : 's'} not imported`),
+            h('h2', {}, `${answer.failed ?? errors.length} row${(answer.failed ?? errors.length) === 1 ? '' : 's'} not imported`),
             h('table', { class: 'cards errors', id: 'import-errors' },
               h('thead', {}, h('tr', {}, h('th', {}, 'Line'), h('th', {}, 'Field'), h('th', {}, 'Reason'))),
               h('tbody', {}, errors.map((err) => h('tr', {},
                 h('td', { 'data-label': 'Line' }, String(err.line)),
                 h('td', { 'data-label': 'Field' }, err.field || '—'),
                 h('td', { 'data-label': 'Reason' }, err.reason))))))
-          : h('p', { class: 'muted' }, 'Every row was accepted.'));
+          : h('p', { class: 'muted' }, 'Every row was accepted.'),
+        answer.errorsTruncated ? h('p', { class: 'muted' }, `Only the first ${errors.length} errors are listed; ${answer.failed} rows were not imported in all.`) : null,
+      ].filter(Boolean));
       showNotice(errors.length ? 'Import finished; some rows need fixing (below).' : 'Import finished.');
     });
   });
