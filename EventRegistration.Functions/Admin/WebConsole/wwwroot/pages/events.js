@@ -38,8 +38,10 @@ function seatBar(event) {
     h('span', { class: 'held', 'data-width': pct(event.heldSeats) }));
   // Widths through the CSSOM: an inline style attribute would need 'unsafe-inline' in the policy.
   for (const span of bar.querySelectorAll('span')) span.style.width = span.dataset.width;
+  const key = (kind) => h('span', { class: `key ${kind}`, 'aria-hidden': 'true' });
   return h('div', { class: 'seats' }, bar,
-    h('small', {}, `${event.paidSeats} paid · ${event.heldSeats} held · ${event.freeSeats} free of ${event.capacity}`));
+    h('small', {}, key('paid'), `${event.paidSeats} paid · `, key('held'), `${event.heldSeats} held · `,
+      key('free'), `${event.freeSeats} free of ${event.capacity}`));
 }
 
 export async function list() {
