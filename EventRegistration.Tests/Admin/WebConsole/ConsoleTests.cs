@@ -259,4 +259,27 @@ public sealed class ConsoleTests(BrowserApp app) : IClassFixture<BrowserApp>
         browser.AssertNoErrors();
         File.Delete(file);
     }
+
+    [SkippableFact]
+    public async Task Attendees_beyond_the_first_page_come_with_load_more_and_stay_through_the_refresh()
+    {
+        var eventId = await app.CreateEventAsync(capacity: null);
+        for (var i = 0; i < 103; i++)
+        {
+            await app.OrderAsync(eventId, await app.CreateMemberAsync($"+91981{i:D7}", $"Member {i:D3}"));
+        }
+
+        await using var browser = await app.OpenSignedInAsync(nameof(Attendees_beyond_the_first_page_come_with_load_more_and_stay_through_the_refresh), $"#/events/{eventId}/attendees", AdminKeys.Organiser);
+        var page = browser.Page;
+        await Expect(page.Locator("#attendees tbody tr")).ToHaveCountAsync(100);
+        await Expect(page.Locator("#attendee-summary")).ToHaveTextAsync("100 registrations loaded so far.");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Load more" }).ClickAsync();
+        await Expect(page.Locator("#attendees tbody tr")).ToHaveCountAsync(103);
+        await Expect(page.Locator("#load-more")).ToBeHiddenAsync();
+
+        // The 5-second refresh reloads as many rows as are shown, not just the first page.
+        await page.WaitForResponseAsync(r => r.Url.Contains("/attendees?limit=103", StringComparison.Ordinal), new() { Timeout = 15_000 });
+        await Expect(page.Locator("#attendees tbody tr")).ToHaveCountAsync(103);
+        browser.AssertNoErrors();
+    }
 }

@@ -19,29 +19,17 @@ function cancelButton(event) {
   }, 'Cancel event');
 }
 
-// Refund progress of a cancelled event, when the API reports it.
-function refundProgress(event) {
-  const progress = event.refunds || event.refundProgress;
-  if (!progress || typeof progress !== 'object') return null;
-  return h('p', { class: 'muted refunds' }, 'Refunds: ',
-    Object.entries(progress).filter(([, v]) => typeof v === 'number').map(([k, v]) => `${v} ${k}`).join(' · '));
-}
+// A cancelled event: who, when, why, and where its refunds are (the ledger's states).
+const refundStates = [['notYetDue', 'not yet due'], ['due', 'due'], ['requested', 'requested'], ['processed', 'processed'], ['failed', 'failed']];
 
-// Seats as one bar: paid, held by unpaid orders, free. Uncapped events show counts only.
-function seatBar(event) {
-  if (event.capacity === null || event.capacity === undefined) {
-    return h('div', { class: 'seats' }, h('small', {}, `${event.paidSeats} paid · ${event.heldSeats} held · no limit`));
-  }
-  const pct = (n) => `${Math.min(100, (100 * n) / event.capacity).toFixed(2)}%`;
-  const bar = h('div', { class: 'bar', role: 'img', 'aria-label': `${event.paidSeats} paid, ${event.heldSeats} held, ${event.freeSeats} free of ${event.capacity}` },
-    h('span', { class: 'paid', 'data-width': pct(event.paidSeats) }),
-    h('span', { class: 'held', 'data-width': pct(event.heldSeats) }));
-  // Widths through the CSSOM: an inline style attribute would need 'unsafe-inline' in the policy.
-  for (const span of bar.querySelectorAll('span')) span.style.width = span.dataset.width;
-  const key = (kind) => h('span', { class: `key ${kind}`, 'aria-hidden': 'true' });
-  return h('div', { class: 'seats' }, bar,
-    h('small', {}, key('paid'), `${event.paidSeats} paid · `, key('held'), `${event.heldSeats} held · `,
-      key('free'), `${event.freeSeats} free of ${event.capacity}`));
+function cancellation(event) {
+  const c = event.cancellation;
+  if (!c) return null;
+  const refunds = c.refunds || {};
+  return h('div', { class: 'cancellation' },
+    h('p', { class: 'muted' }, `Cancelled ${when(c.cancelledAt, event.timeZone)}${c.cancelledBy ? ` by ${c.cancelledBy}` : ''}: ${c.reason}`),
+    h('p', { class: 'refunds' }, 'Refunds: ',
+      refundStates.filter(([k]) => typeof refunds[k] === 'number').map(([k, label]) => `${refunds[k]} ${label}`).join(' · ')));
 }
 
 export async function list() {
@@ -52,7 +40,7 @@ export async function list() {
       h('span', { class: `status ${event.status}` }, event.status)),
     h('p', { class: 'muted' }, when(event.startsAt, event.timeZone), event.venue ? ` · ${event.venue}` : '', ' · ', money(event.pricePaise, event.currency)),
     seatBar(event),
-    refundProgress(event),
+    cancellation(event),
     h('div', { class: 'actions' },
       h('a', { class: 'button', href: `#/events/${event.id}/attendees` }, 'Attendees'),
       event.status === 'cancelled' ? null : h('a', { class: 'button secondary', href: `#/events/${event.id}/edit` }, 'Edit'),
