@@ -1,7 +1,9 @@
 // EventRegistration on Azure: one resource group holding the Function App (Flex Consumption,
 // .NET 10 isolated), its storage account, PostgreSQL Flexible Server with PgBouncer, Key Vault
-// and Application Insights. `azd up` fills the parameters from main.parameters.json and the
-// azd environment; secrets come from `azd env set`, never from a committed file.
+// and Application Insights, by default all inside one virtual network (private access and private
+// endpoints; networkAccess 'public' is for a development deployment only). `azd up` fills the
+// parameters from main.parameters.json and the azd environment; secrets come from `azd env set`,
+// never from a committed file.
 targetScope = 'subscription'
 
 @minLength(1)
@@ -9,9 +11,35 @@ targetScope = 'subscription'
 @description('azd environment name; names the resource group and seeds every resource name.')
 param environmentName string
 
-@minLength(1)
-@description('Azure region of every resource.')
+// Regions that offer Flex Consumption (the list of the Azure Functions Flex samples; check a region
+// with `az functionapp list-flexconsumption-locations -o table`). The PostgreSQL SKU must be offered
+// there too: `az postgres flexible-server list-skus --location <region> -o table` (infra/README.md).
+@allowed([
+  'australiaeast'
+  'centralindia'
+  'centralus'
+  'eastasia'
+  'eastus'
+  'eastus2'
+  'francecentral'
+  'germanywestcentral'
+  'northcentralus'
+  'northeurope'
+  'southcentralus'
+  'southeastasia'
+  'swedencentral'
+  'uksouth'
+  'westcentralus'
+  'westeurope'
+  'westus2'
+])
+@metadata({ azd: { type: 'location' } })
+@description('Azure region of every resource: one that offers Flex Consumption.')
 param location string
+
+@allowed(['private', 'public'])
+@description('private (the default): the app on a virtual network, PostgreSQL on private access, storage and Key Vault on private endpoints, no firewall rule. public: a development deployment with public endpoints and PostgreSQL\'s "any Azure service" rule; never for real payments.')
+param networkAccess string = 'private'
 
 @description('PostgreSQL administrator login (also the app\'s login until a dedicated role exists).')
 param postgresAdministratorLogin string = 'evregadmin'
@@ -64,15 +92,18 @@ param whatsAppTemplateName string = 'event_ticket'
 param whatsAppTemplateLanguage string = 'en'
 
 @secure()
-@description('ECDSA P-256 private key (PEM) that signs ticket tokens. Never the sample key.')
-param ticketSigningKeyPem string
+@description('ECDSA P-256 private key (PEM) that signs ticket tokens, base64-encoded on one line (`base64 -w0 key.pem`): a multi-line PEM would break main.parameters.json. Never the sample key.')
+param ticketSigningKeyPemBase64 string
 
-@description('NCRONTAB schedule of the Reconcile timer (six fields, UTC).')
-param reconciliationSchedule string = '0 */5 * * * *'
+@allowed([5, 10, 15])
+@description('Minutes between Reconcile timer runs. The alerts count in these periods (an open anomaly older than one, no completed run for three), so only periods whose multiples are valid alert windows are offered.')
+param reconciliationPeriodMinutes int = 5
 
+// Flex Consumption allows up to 1000; 100 keeps the connection budget below (every scale group at
+// this count, each instance with its whole pool) inside PgBouncer's max_client_conn range.
 @minValue(1)
-@maxValue(1000)
-@description('Most Function App instances Flex Consumption may run; part of the connection budget.')
+@maxValue(100)
+@description('Most instances Flex Consumption may run per scale group (HTTP, each queue function, the timer); part of the connection budget.')
 param maximumInstanceCount int = 40
 
 @allowed([512, 2048, 4096])
@@ -85,13 +116,17 @@ param postgresMaxConcurrentTransactions int = 8
 
 @minValue(2)
 @maxValue(100)
-@description('Npgsql Maximum Pool Size per instance. Above MaxConcurrentTransactions: ticket deliveries (host.json batch 8 + 4) and the reconciliation session use connections outside the transaction slots.')
+@description('Npgsql Maximum Pool Size per instance (at most 100, so the budget stays inside max_client_conn\'s range). Above MaxConcurrentTransactions: ticket deliveries (host.json batch 8 + 4) and the reconciliation session use connections outside the transaction slots.')
 param postgresMaxPoolSize int = 20
 
 @minValue(5)
 @maxValue(500)
 @description('PgBouncer server connections for the app\'s user/database pair: what PostgreSQL itself sees.')
 param pgBouncerDefaultPoolSize int = 50
+
+@minLength(3)
+@description('E-mail address the alerts go to (the operators\' shared mailbox).')
+param alertEmail string
 
 @description('Admin API keys as role:sha256hex entries, comma-separated (README "Admin API"). Empty: no key works.')
 param adminKeyHashes string = ''
@@ -100,11 +135,23 @@ var abbreviation = toLower(uniqueString(subscription().id, environmentName, loca
 var tags = { 'azd-env-name': environmentName }
 var databaseName = 'eventregistration'
 var deploymentContainerName = 'app-package-${take(abbreviation, 7)}'
+var privateNetwork = networkAccess == 'private'
+var serverName = 'psql-${abbreviation}'
+var reconciliationSchedule = '0 */${reconciliationPeriodMinutes} * * * *'
 
-// Client side of the budget: every instance may open its whole pool against PgBouncer, plus
-// room for migrations and operators. PgBouncer multiplexes them onto pgBouncerDefaultPoolSize
-// server connections, far below the server's max_connections.
-var pgBouncerMaxClientConnections = maximumInstanceCount * postgresMaxPoolSize + 100
+// Flex Consumption scales per function group, and maximumInstanceCount applies to each group, not
+// to the app: the HTTP functions share one group; every other trigger is a group of its own —
+// DeliverTicket and RecordPoisonedTicket (queues) and Reconcile (the timer; it runs on one
+// instance at a time, but the platform's limit for its group is the same). BicepTests counts the
+// groups from the build's functions.metadata, so a new queue function fails the suite until it is
+// counted here.
+var scaleGroups = 4
+
+// Client side of the budget: every instance of every group may open its whole pool against
+// PgBouncer, plus room for migrations and operators. PgBouncer multiplexes them onto
+// pgBouncerDefaultPoolSize server connections, far below the server's max_connections. At the
+// parameters' maximums, 4 × 100 × 100 + 100 = 40,100, inside max_client_conn's 1–50,000.
+var pgBouncerMaxClientConnections = scaleGroups * maximumInstanceCount * postgresMaxPoolSize + 100
 
 resource resourceGroup 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: 'rg-${environmentName}'
@@ -123,6 +170,17 @@ module monitoring 'app/monitoring.bicep' = {
   }
 }
 
+module network 'app/network.bicep' = if (privateNetwork) {
+  name: 'network'
+  scope: resourceGroup
+  params: {
+    location: location
+    tags: tags
+    virtualNetworkName: 'vnet-${abbreviation}'
+    postgresDnsZoneName: '${serverName}.private.postgres.database.azure.com'
+  }
+}
+
 module storage 'app/storage.bicep' = {
   name: 'storage'
   scope: resourceGroup
@@ -131,8 +189,25 @@ module storage 'app/storage.bicep' = {
     tags: tags
     storageAccountName: take('st${abbreviation}', 24)
     deploymentContainerName: deploymentContainerName
+    publicNetworkAccess: !privateNetwork
   }
 }
+
+// Blob (deployment package, host state, leases, QR images), queue (tickets) and table (the Flex
+// host's diagnostics): every storage service the app or the host uses has its endpoint.
+module storageEndpoints 'app/private-endpoint.bicep' = [for service in ['blob', 'queue', 'table']: if (privateNetwork) {
+  name: 'pe-storage-${service}'
+  scope: resourceGroup
+  params: {
+    location: location
+    tags: tags
+    name: 'pe-st-${service}-${abbreviation}'
+    serviceId: storage.outputs.id
+    groupId: service
+    subnetId: privateNetwork ? network!.outputs.privateEndpointSubnetId : ''
+    privateDnsZoneId: privateNetwork ? (service == 'blob' ? network!.outputs.blobZoneId : service == 'queue' ? network!.outputs.queueZoneId : network!.outputs.tableZoneId) : ''
+  }
+}]
 
 module postgres 'app/postgres.bicep' = {
   name: 'postgres'
@@ -140,7 +215,7 @@ module postgres 'app/postgres.bicep' = {
   params: {
     location: location
     tags: tags
-    serverName: 'psql-${abbreviation}'
+    serverName: serverName
     databaseName: databaseName
     postgresVersion: postgresVersion
     skuName: postgresSkuName
@@ -150,6 +225,8 @@ module postgres 'app/postgres.bicep' = {
     administratorPassword: postgresAdministratorPassword
     pgBouncerDefaultPoolSize: pgBouncerDefaultPoolSize
     pgBouncerMaxClientConnections: pgBouncerMaxClientConnections
+    delegatedSubnetId: privateNetwork ? network!.outputs.postgresSubnetId : ''
+    privateDnsZoneId: privateNetwork ? network!.outputs.postgresZoneId : ''
   }
 }
 
@@ -171,12 +248,52 @@ module keyVault 'app/keyvault.bicep' = {
     whatsAppAccessToken: whatsAppAccessToken
     whatsAppWebhookVerifyToken: whatsAppWebhookVerifyToken
     metaAppSecret: metaAppSecret
-    ticketSigningKeyPem: ticketSigningKeyPem
+    ticketSigningKeyPemBase64: ticketSigningKeyPemBase64
+    publicNetworkAccess: !privateNetwork
+  }
+}
+
+module keyVaultEndpoint 'app/private-endpoint.bicep' = if (privateNetwork) {
+  name: 'pe-keyvault'
+  scope: resourceGroup
+  params: {
+    location: location
+    tags: tags
+    name: 'pe-kv-${abbreviation}'
+    serviceId: keyVault.outputs.id
+    groupId: 'vault'
+    subnetId: privateNetwork ? network!.outputs.privateEndpointSubnetId : ''
+    privateDnsZoneId: privateNetwork ? network!.outputs.keyVaultZoneId : ''
+  }
+}
+
+// The app's identity and all its roles, before the app exists (see identity.bicep).
+module identity 'app/identity.bicep' = {
+  name: 'identity'
+  scope: resourceGroup
+  params: {
+    location: location
+    tags: tags
+    identityName: 'id-api-${abbreviation}'
+    storageAccountName: storage.outputs.name
+    keyVaultName: keyVault.outputs.name
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+  }
+}
+
+module migrations 'app/migrations.bicep' = if (privateNetwork) {
+  name: 'migrations'
+  scope: resourceGroup
+  params: {
+    location: location
+    tags: tags
+    registryName: 'cr${abbreviation}'
+    identityName: 'id-migrate-${abbreviation}'
   }
 }
 
 // Every setting of README.md's configuration table. Secrets are Key Vault references; the rest
-// are the documented defaults. APPLICATIONINSIGHTS_CONNECTION_STRING is added in api.bicep.
+// are the documented defaults. The identity and Application Insights settings are added in api.bicep.
 var appSettings = {
   // Identity-based storage: the host and the app's own clients (StorageClients) sign in with the
   // Function App's identity; no account key exists in any setting, and the account refuses them.
@@ -246,11 +363,30 @@ module api 'app/api.bicep' = {
     functionAppName: 'func-${abbreviation}'
     storageAccountName: storage.outputs.name
     deploymentContainerName: deploymentContainerName
-    keyVaultName: keyVault.outputs.name
     applicationInsightsName: monitoring.outputs.applicationInsightsName
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
+    identityId: identity.outputs.id
+    identityClientId: identity.outputs.clientId
+    virtualNetworkSubnetId: privateNetwork ? network!.outputs.appSubnetId : ''
     appSettings: appSettings
+  }
+  // The app starts only once its storage and Key Vault answer inside the network.
+  dependsOn: [storageEndpoints, keyVaultEndpoint]
+}
+
+// Alert rules, the availability test of /api/health and the operations workbook (docs/runbook.md).
+module alerts 'app/alerts.bicep' = {
+  name: 'alerts'
+  scope: resourceGroup
+  params: {
+    location: location
+    tags: tags
+    applicationInsightsId: monitoring.outputs.applicationInsightsId
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    alertEmail: alertEmail
+    reconciliationPeriodMinutes: reconciliationPeriodMinutes
+    functionAppHostName: api.outputs.defaultHostName
   }
 }
 
@@ -265,3 +401,10 @@ output POSTGRES_SERVER_NAME string = postgres.outputs.name
 output POSTGRES_HOST string = postgres.outputs.fullyQualifiedDomainName
 output POSTGRES_DATABASE string = databaseName
 output POSTGRES_ADMIN_LOGIN string = postgresAdministratorLogin
+// How infra/scripts/migrate.sh reaches the server: from a container group inside the network, or
+// (public development deployment) from this machine through a temporary firewall rule.
+output NETWORK_ACCESS string = networkAccess
+output MIGRATION_REGISTRY_NAME string = privateNetwork ? migrations!.outputs.registryName : ''
+output MIGRATION_REGISTRY_LOGIN_SERVER string = privateNetwork ? migrations!.outputs.loginServer : ''
+output MIGRATION_IDENTITY_ID string = privateNetwork ? migrations!.outputs.identityId : ''
+output MIGRATION_SUBNET_ID string = privateNetwork ? network!.outputs.jobsSubnetId : ''

@@ -5,7 +5,6 @@ using EventRegistration.Functions.Reconciliation;
 using EventRegistration.Functions.Tickets;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using NCrontab;
 
 namespace EventRegistration.Functions.Health;
 
@@ -98,9 +97,7 @@ public sealed class HealthCheck(
         }
 
         var completedAt = new DateTimeOffset(DateTime.SpecifyKind(lastCompleted.Value, DateTimeKind.Utc));
-        var schedule = CrontabSchedule.Parse(reconciliation.Value.Schedule, new CrontabSchedule.ParseOptions { IncludingSeconds = true });
-        var next = schedule.GetNextOccurrence(now.UtcDateTime);
-        var period = schedule.GetNextOccurrence(next) - next;
+        var period = reconciliation.Value.Period(now.UtcDateTime);
         return new ReconciliationReport(now - completedAt > 3 * period ? CheckStatus.Stale : CheckStatus.Ok, completedAt, lastStatus);
     }
 

@@ -60,6 +60,17 @@ public sealed class ReconciliationOptions
     [Range(1, 100, ErrorMessage = "Reconciliation__MaxConsecutiveFailures must be between 1 and 100.")]
     public int MaxConsecutiveFailures { get; set; } = 3;
 
+    /// <summary>
+    /// The time between two runs of the schedule around <paramref name="nowUtc"/>: the unit of the
+    /// health check's staleness (three periods) and of an overdue anomaly (one period).
+    /// </summary>
+    public TimeSpan Period(DateTime nowUtc)
+    {
+        var schedule = CrontabSchedule.Parse(Schedule, new CrontabSchedule.ParseOptions { IncludingSeconds = true });
+        var next = schedule.GetNextOccurrence(nowUtc);
+        return schedule.GetNextOccurrence(next) - next;
+    }
+
     public static bool IsValidSchedule(string? expression) =>
         !string.IsNullOrWhiteSpace(expression)
         && expression.Split(' ', StringSplitOptions.RemoveEmptyEntries).Length == 6

@@ -28,6 +28,8 @@ public static class ReconciliationServices
         services.AddSingleton<IReconciliationStep, DeliveriesStep>();
         services.AddSingleton<IReconciliationStep, AuditStep>();
         services.AddSingleton<IReconciliationStep, UndeliveredTicketsStep>();
+        // Last of the database-only steps: reports the open anomalies for the alerts (AnomaliesStep).
+        services.AddSingleton<IReconciliationStep, AnomaliesStep>();
         services.AddSingleton<IReconciliationStep, OrdersStep>();
         services.AddSingleton<IReconciliationStep, RefundsStep>();
         services.AddSingleton<ReconciliationRunner>();

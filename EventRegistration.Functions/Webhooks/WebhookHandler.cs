@@ -31,22 +31,30 @@ public sealed class WebhookHandler(
     TimeProvider clock,
     ILogger<WebhookHandler> logger)
 {
+    /// <summary>The event tag of a webhook refused before its body was read.</summary>
+    public const string UnverifiedEvent = "unverified";
+
     public async Task<ApiResult> HandleAsync(
         byte[] body, string? signature, bool signatureRepeated, string? eventId, bool eventIdRepeated, CancellationToken cancellationToken)
     {
+        // Counted (event "unverified": the body is not read before it is verified) for the alert on
+        // signature failures: a burst means a secret rotated on one side only, or someone probing.
         if (signatureRepeated)
         {
+            metrics.Webhook(UnverifiedEvent, "signature_invalid");
             return Problems.SignatureInvalid(RazorpayWebhookFunction.SignatureHeader);
         }
 
         if (string.IsNullOrEmpty(signature))
         {
+            metrics.Webhook(UnverifiedEvent, "signature_missing");
             return Problems.SignatureMissing(RazorpayWebhookFunction.SignatureHeader);
         }
 
         if (!RazorpaySignatures.IsValidWebhook(body, signature, razorpay.Value.WebhookSecretList))
         {
             logger.LogWarning("Webhook signature mismatch");
+            metrics.Webhook(UnverifiedEvent, "signature_invalid");
             return Problems.SignatureInvalid(RazorpayWebhookFunction.SignatureHeader);
         }
 

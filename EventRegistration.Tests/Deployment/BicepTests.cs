@@ -4,6 +4,7 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using EventRegistration.Functions.Infrastructure.Configuration;
 using EventRegistration.Functions.Tickets;
+using EventRegistration.Tests.Foundation;
 
 namespace EventRegistration.Tests.Deployment;
 
@@ -16,6 +17,13 @@ public sealed partial class BicepTests
 {
     private static readonly Lazy<BicepResult> Build = new(() => RunBicep("build", "infra/main.bicep", "--stdout"));
     private static readonly Lazy<JsonElement> Template = new(() => JsonDocument.Parse(Build.Value.StandardOutput).RootElement);
+
+    /// <summary>The compiled main.bicep, shared with AlertTests (one bicep build per test run).</summary>
+    internal static JsonElement CompiledTemplate => Template.Value;
+
+    internal static string Root => RepositoryRoot;
+
+    internal static JsonElement CompiledModule(string name) => ModuleTemplate(name);
 
     /// <summary>The settings holding secrets: each must be a Key Vault reference in Azure.</summary>
     private static readonly string[] SecretSettings =
@@ -100,8 +108,8 @@ public sealed partial class BicepTests
         var config = site.GetProperty("properties").GetProperty("functionAppConfig");
         Assert.Equal("dotnet-isolated", config.GetProperty("runtime").GetProperty("name").GetString());
         Assert.Equal("10.0", config.GetProperty("runtime").GetProperty("version").GetString());
-        Assert.Equal("SystemAssigned", site.GetProperty("identity").GetProperty("type").GetString());
-        Assert.Equal("SystemAssignedIdentity",
+        Assert.Equal("UserAssigned", site.GetProperty("identity").GetProperty("type").GetString());
+        Assert.Equal("UserAssignedIdentity",
             config.GetProperty("deployment").GetProperty("storage").GetProperty("authentication").GetProperty("type").GetString());
 
         var plan = Resource(ModuleTemplate("api"), "Microsoft.Web/serverfarms");
@@ -122,7 +130,7 @@ public sealed partial class BicepTests
         foreach (var name in new[]
                  {
                      "postgresAdministratorPassword", "razorpayKeySecret", "razorpayWebhookSecret",
-                     "whatsAppAccessToken", "ticketSigningKeyPem", "whatsAppWebhookVerifyToken", "metaAppSecret",
+                     "whatsAppAccessToken", "ticketSigningKeyPemBase64", "whatsAppWebhookVerifyToken", "metaAppSecret",
                  })
         {
             Assert.Equal("securestring", parameters.GetProperty(name).GetProperty("type").GetString());
@@ -136,28 +144,83 @@ public sealed partial class BicepTests
         using var file = JsonDocument.Parse(File.ReadAllText(Path.Combine(RepositoryRoot, "infra", "main.parameters.json")));
         foreach (var parameter in file.RootElement.GetProperty("parameters").EnumerateObject())
         {
-            Assert.Matches(@"^\$\{[A-Z_]+(=[^}]*)?\}$", parameter.Value.GetProperty("value").GetString()!);
+            Assert.Matches(@"^\$\{[A-Z0-9_]+(=[^}]*)?\}$", parameter.Value.GetProperty("value").GetString()!);
         }
     }
 
     [Fact]
-    public void App_identity_may_read_the_key_vault_secrets()
+    public void App_identity_may_read_the_key_vault_secrets_before_the_app_exists()
     {
         const string keyVaultSecretsUser = "4633458b-17de-408a-b874-0445c86b69e6";
-        var roles = ModuleTemplate("api").GetProperty("variables").GetProperty("roles");
-        Assert.Equal(keyVaultSecretsUser, roles.GetProperty("keyVaultSecretsUser").GetString());
-        var assignments = Resources(ModuleTemplate("api"), "Microsoft.Authorization/roleAssignments");
-        Assert.Contains(assignments, a =>
-            a.GetProperty("scope").GetString()!.Contains("Microsoft.KeyVault/vaults", StringComparison.Ordinal)
-            && a.GetProperty("properties").GetProperty("roleDefinitionId").GetString()!.Contains("roles').keyVaultSecretsUser", StringComparison.Ordinal)
-            && a.GetProperty("properties").GetProperty("principalId").GetString()!.Contains("identity.principalId", StringComparison.Ordinal));
+        var identity = ModuleTemplate("identity");
+        Assert.Equal(keyVaultSecretsUser, identity.GetProperty("variables").GetProperty("roles").GetProperty("keyVaultSecretsUser").GetString());
+        Assert.Contains(Resources(identity, "Microsoft.Authorization/roleAssignments"), a => IsRoleOfTheIdentity(a, "Microsoft.KeyVault/vaults", "keyVaultSecretsUser"));
 
-        var settings = Resource(ModuleTemplate("api"), "Microsoft.Web/sites/config");
-        var dependsOn = settings.GetProperty("dependsOn").EnumerateArray().Select(d => d.GetString()!).ToList();
-        Assert.Contains(dependsOn, d => d.Contains("roleAssignments", StringComparison.Ordinal));
+        // The app (and so its first start) comes after the identity module, roles included, and
+        // resolves its references with that identity.
+        Assert.Contains(Module("api").GetProperty("dependsOn").EnumerateArray(), d => d.GetString()!.EndsWith("'Microsoft.Resources/deployments', 'identity')]", StringComparison.Ordinal));
+        var site = Resource(ModuleTemplate("api"), "Microsoft.Web/sites");
+        Assert.Equal("[parameters('identityId')]", site.GetProperty("properties").GetProperty("keyVaultReferenceIdentity").GetString());
+        Assert.Contains("identity'), '2025-04-01').outputs.id.value", Module("api").GetProperty("properties").GetProperty("parameters").GetProperty("identityId").GetProperty("value").GetString(), StringComparison.Ordinal);
 
         var vault = Resource(ModuleTemplate("keyvault"), "Microsoft.KeyVault/vaults");
         Assert.True(vault.GetProperty("properties").GetProperty("enableRbacAuthorization").GetBoolean());
+    }
+
+    [Fact]
+    public void Key_vault_has_purge_protection_and_answers_only_its_private_endpoint_by_default()
+    {
+        var properties = Resource(ModuleTemplate("keyvault"), "Microsoft.KeyVault/vaults").GetProperty("properties");
+        Assert.True(properties.GetProperty("enablePurgeProtection").GetBoolean());
+        Assert.True(properties.GetProperty("softDeleteRetentionInDays").GetInt32() >= 7);
+        Assert.Equal("[if(parameters('publicNetworkAccess'), 'Enabled', 'Disabled')]", properties.GetProperty("publicNetworkAccess").GetString());
+        Assert.Equal("[not(variables('privateNetwork'))]", ModuleParameter("keyvault", "publicNetworkAccess"));
+        AssertPrivateByDefault();
+
+        var endpoint = Module("pe-keyvault");
+        Assert.Equal("[variables('privateNetwork')]", endpoint.GetProperty("condition").GetString());
+        Assert.Equal("vault", ModuleParameter("pe-keyvault", "groupId"));
+    }
+
+    [Fact]
+    public void Signing_key_pem_arrives_base64_encoded_and_is_decoded_into_the_secret()
+    {
+        var secret = Resources(ModuleTemplate("keyvault"), "Microsoft.KeyVault/vaults/secrets").Single(r => ChildName(r) == "tickets-signing-key-pem");
+        Assert.Equal("[base64ToString(parameters('ticketSigningKeyPemBase64'))]", secret.GetProperty("properties").GetProperty("value").GetString());
+        var parameters = File.ReadAllText(Path.Combine(RepositoryRoot, "infra", "main.parameters.json"));
+        Assert.Contains("\"ticketSigningKeyPemBase64\": { \"value\": \"${TICKETS_SIGNING_KEY_PEM_BASE64}\" }", parameters, StringComparison.Ordinal);
+        Assert.DoesNotContain("TICKETS_SIGNING_KEY_PEM}", parameters, StringComparison.Ordinal);
+        Assert.Contains("TICKETS_SIGNING_KEY_PEM_BASE64", File.ReadAllText(Path.Combine(RepositoryRoot, "infra", "README.md")), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Application_insights_takes_only_entra_authenticated_telemetry_from_the_app_identity()
+    {
+        var component = Resource(ModuleTemplate("monitoring"), "Microsoft.Insights/components");
+        Assert.True(component.GetProperty("properties").GetProperty("DisableLocalAuth").GetBoolean());
+
+        const string monitoringMetricsPublisher = "3913510d-42f4-4e42-8a64-420c390055eb";
+        var identity = ModuleTemplate("identity");
+        Assert.Equal(monitoringMetricsPublisher, identity.GetProperty("variables").GetProperty("roles").GetProperty("monitoringMetricsPublisher").GetString());
+        Assert.Contains(Resources(identity, "Microsoft.Authorization/roleAssignments"), a => IsRoleOfTheIdentity(a, "Microsoft.Insights/components", "monitoringMetricsPublisher"));
+
+        var settings = Resource(ModuleTemplate("api"), "Microsoft.Web/sites/config").GetProperty("properties").GetRawText();
+        Assert.Contains("APPLICATIONINSIGHTS_AUTHENTICATION_STRING", settings, StringComparison.Ordinal);
+        Assert.Contains("Authorization=AAD", settings, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Location_is_restricted_to_flex_consumption_regions()
+    {
+        var location = Template.Value.GetProperty("parameters").GetProperty("location");
+        var allowed = location.GetProperty("allowedValues").EnumerateArray().Select(v => v.GetString()!).ToList();
+        Assert.Contains("centralindia", allowed);
+        Assert.DoesNotContain("eastus2euap", allowed);
+        Assert.All(allowed, region => Assert.Matches("^[a-z0-9]+$", region));
+        Assert.Equal("location", location.GetProperty("metadata").GetProperty("azd").GetProperty("type").GetString());
+        var readme = File.ReadAllText(Path.Combine(RepositoryRoot, "infra", "README.md"));
+        Assert.Contains("az postgres flexible-server list-skus", readme, StringComparison.Ordinal);
+        Assert.Contains("az functionapp list-flexconsumption-locations", readme, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -174,8 +237,68 @@ public sealed partial class BicepTests
             Assert.False(value.Contains("Password", StringComparison.OrdinalIgnoreCase), $"{name} carries a password in the clear");
         }
 
+        // The settings api.bicep adds (identity, Application Insights) hold no key or password either.
+        var added = Resource(ModuleTemplate("api"), "Microsoft.Web/sites/config").GetProperty("properties").GetString()!;
+        Assert.StartsWith("[union(parameters('appSettings'), createObject(", added, StringComparison.Ordinal);
+        Assert.DoesNotContain("AccountKey", added, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain("InstrumentationKey=", added, StringComparison.Ordinal);
+        Assert.DoesNotContain("Password", added, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain("listKeys", added, StringComparison.OrdinalIgnoreCase);
+
         Assert.DoesNotContain("listKeys", ModuleTemplate("keyvault").GetRawText(), StringComparison.Ordinal);
         Assert.DoesNotContain("listKeys", ModuleTemplate("api").GetRawText(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Storage_answers_only_its_private_endpoints_by_default_one_for_each_service_the_app_and_host_use()
+    {
+        var properties = Resource(ModuleTemplate("storage"), "Microsoft.Storage/storageAccounts").GetProperty("properties");
+        Assert.Equal("[if(parameters('publicNetworkAccess'), 'Enabled', 'Disabled')]", properties.GetProperty("publicNetworkAccess").GetString());
+        Assert.Equal("None", properties.GetProperty("networkAcls").GetProperty("bypass").GetString());
+        Assert.Equal("[not(variables('privateNetwork'))]", ModuleParameter("storage", "publicNetworkAccess"));
+        AssertPrivateByDefault();
+
+        var endpoints = Template.Value.GetProperty("resources").EnumerateArray()
+            .Single(r => r.TryGetProperty("copy", out var copy) && copy.GetProperty("name").GetString() == "storageEndpoints");
+        Assert.Equal("[variables('privateNetwork')]", endpoints.GetProperty("condition").GetString());
+        Assert.Equal("[length(createArray('blob', 'queue', 'table'))]", endpoints.GetProperty("copy").GetProperty("count").GetString());
+        Assert.Equal("[createArray('blob', 'queue', 'table')[copyIndex()]]",
+            endpoints.GetProperty("properties").GetProperty("parameters").GetProperty("groupId").GetProperty("value").GetString());
+    }
+
+    [Fact]
+    public void The_timer_and_the_alerts_count_in_the_same_reconciliation_period()
+    {
+        Assert.Equal("[variables('reconciliationSchedule')]", AppSettings()["ReconciliationSchedule"]);
+        Assert.Equal("[format('0 */{0} * * * *', parameters('reconciliationPeriodMinutes'))]",
+            Template.Value.GetProperty("variables").GetProperty("reconciliationSchedule").GetString());
+        Assert.Equal("[parameters('reconciliationPeriodMinutes')]", ModuleParameter("alerts", "reconciliationPeriodMinutes"));
+
+        // Every offered period makes a schedule the app accepts, whose period (the unit of an
+        // overdue anomaly, counted by the app) is the one the alert windows are built from.
+        var periods = Template.Value.GetProperty("parameters").GetProperty("reconciliationPeriodMinutes").GetProperty("allowedValues").EnumerateArray().Select(p => p.GetInt32());
+        foreach (var minutes in periods)
+        {
+            var options = new EventRegistration.Functions.Reconciliation.ReconciliationOptions { Schedule = $"0 */{minutes} * * * *" };
+            Assert.True(EventRegistration.Functions.Reconciliation.ReconciliationOptions.IsValidSchedule(options.Schedule));
+            Assert.Equal(TimeSpan.FromMinutes(minutes), options.Period(new DateTime(2026, 11, 26, 0, 1, 0, DateTimeKind.Utc)));
+            Assert.Contains(3 * minutes, new[] { 5, 10, 15, 30, 45, 60 });
+        }
+    }
+
+    [Fact]
+    public void Function_app_is_integrated_into_the_network_by_default()
+    {
+        var site = Resource(ModuleTemplate("api"), "Microsoft.Web/sites");
+        Assert.Equal("[if(empty(parameters('virtualNetworkSubnetId')), null(), parameters('virtualNetworkSubnetId'))]",
+            site.GetProperty("properties").GetProperty("virtualNetworkSubnetId").GetString());
+        Assert.Matches(PrivateOnly("appSubnetId"), ModuleParameter("api", "virtualNetworkSubnetId"));
+        AssertPrivateByDefault();
+
+        var subnets = ModuleTemplate("network").GetProperty("variables").GetProperty("subnets");
+        Assert.Equal("Microsoft.App/environments", subnets.GetProperty("app").GetProperty("delegation").GetString());
+        Assert.Equal("Microsoft.DBforPostgreSQL/flexibleServers", subnets.GetProperty("postgres").GetProperty("delegation").GetString());
+        Assert.Equal("Microsoft.ContainerInstance/containerGroups", subnets.GetProperty("jobs").GetProperty("delegation").GetString());
     }
 
     [Theory]
@@ -184,12 +307,9 @@ public sealed partial class BicepTests
     [InlineData("storageTableDataContributor", "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3")]
     public void App_identity_has_each_storage_data_role_it_needs_on_the_account(string role, string roleDefinitionId)
     {
-        var api = ModuleTemplate("api");
-        Assert.Equal(roleDefinitionId, api.GetProperty("variables").GetProperty("roles").GetProperty(role).GetString());
-        Assert.Contains(Resources(api, "Microsoft.Authorization/roleAssignments"), a =>
-            a.GetProperty("scope").GetString()!.Contains("Microsoft.Storage/storageAccounts", StringComparison.Ordinal)
-            && a.GetProperty("properties").GetProperty("roleDefinitionId").GetString()!.Contains($"roles').{role}", StringComparison.Ordinal)
-            && a.GetProperty("properties").GetProperty("principalId").GetString()!.Contains("identity.principalId", StringComparison.Ordinal));
+        var identity = ModuleTemplate("identity");
+        Assert.Equal(roleDefinitionId, identity.GetProperty("variables").GetProperty("roles").GetProperty(role).GetString());
+        Assert.Contains(Resources(identity, "Microsoft.Authorization/roleAssignments"), a => IsRoleOfTheIdentity(a, "Microsoft.Storage/storageAccounts", role));
     }
 
     [Fact]
@@ -231,9 +351,25 @@ public sealed partial class BicepTests
         Assert.Equal("eventregistration", Template.Value.GetProperty("variables").GetProperty("databaseName").GetString());
         Assert.Equal("[variables('databaseName')]", module.GetProperty("databaseName").GetProperty("value").GetString());
 
-        var firewall = Resource(template, "Microsoft.DBforPostgreSQL/flexibleServers/firewallRules").GetProperty("properties");
-        Assert.Equal("0.0.0.0", firewall.GetProperty("startIpAddress").GetString());
-        Assert.Equal("0.0.0.0", firewall.GetProperty("endIpAddress").GetString());
+    }
+
+    [Fact]
+    public void Default_deployment_puts_postgres_on_private_access_with_no_all_azure_firewall_rule()
+    {
+        AssertPrivateByDefault();
+        var template = ModuleTemplate("postgres");
+        Assert.Equal("[not(empty(parameters('delegatedSubnetId')))]", template.GetProperty("variables").GetProperty("privateAccess").GetString());
+        Assert.Matches(PrivateOnly("postgresSubnetId"), ModuleParameter("postgres", "delegatedSubnetId"));
+        Assert.Matches(PrivateOnly("postgresZoneId"), ModuleParameter("postgres", "privateDnsZoneId"));
+
+        // With private access the server has no public endpoint at all.
+        var network = Resource(template, "Microsoft.DBforPostgreSQL/flexibleServers").GetProperty("properties").GetProperty("network").GetString()!;
+        Assert.StartsWith("[if(variables('privateAccess'), createObject('delegatedSubnetResourceId', parameters('delegatedSubnetId'), 'privateDnsZoneArmResourceId', parameters('privateDnsZoneId'), 'publicNetworkAccess', 'Disabled'),", network, StringComparison.Ordinal);
+
+        // The "any Azure service" rule (0.0.0.0) exists only in the public development deployment; no other rule exists at all.
+        var firewall = Resource(template, "Microsoft.DBforPostgreSQL/flexibleServers/firewallRules");
+        Assert.Equal("[not(variables('privateAccess'))]", firewall.GetProperty("condition").GetString());
+        Assert.Equal("0.0.0.0", firewall.GetProperty("properties").GetProperty("startIpAddress").GetString());
     }
 
     [Fact]
@@ -253,23 +389,81 @@ public sealed partial class BicepTests
         var instances = Default("maximumInstanceCount");
 
         // README "Connection budget": a pool a little above the transaction slots, and every
-        // instance's whole pool admitted by PgBouncer (whose own default limit is 5000).
+        // instance of every Flex scale group with its whole pool admitted by PgBouncer.
         Assert.InRange(pool, slots + 1, slots * 4);
         Assert.Equal(
-            "[add(mul(parameters('maximumInstanceCount'), parameters('postgresMaxPoolSize')), 100)]",
+            "[add(mul(mul(variables('scaleGroups'), parameters('maximumInstanceCount')), parameters('postgresMaxPoolSize')), 100)]",
             Template.Value.GetProperty("variables").GetProperty("pgBouncerMaxClientConnections").GetString());
-        Assert.True(instances * pool + 100 <= 5000, $"{instances} instances × {pool} connections exceed PgBouncer's default client limit");
         Assert.True(Default("pgBouncerDefaultPoolSize") < instances * pool, "PgBouncer should multiplex, not mirror, the client connections");
+
+        // Even at the parameters' maximums the computed value stays inside max_client_conn's allowed range (1–50,000).
+        int Maximum(string name) => parameters.GetProperty(name).GetProperty("maxValue").GetInt32();
+        var groups = Template.Value.GetProperty("variables").GetProperty("scaleGroups").GetInt32();
+        var worst = groups * Maximum("maximumInstanceCount") * Maximum("postgresMaxPoolSize") + 100;
+        Assert.True(worst <= 50_000, $"max_client_conn would be {worst} at the parameters' maximums, above PgBouncer's 50,000");
     }
 
     [Fact]
-    public void Migration_hook_script_is_valid_shell()
+    public void Connection_budget_counts_every_flex_scale_group_the_app_has()
     {
-        var script = Path.Combine(RepositoryRoot, "infra", "scripts", "migrate.sh");
-        var result = Run("sh", ["-n", script]);
+        // Flex Consumption: HTTP functions scale as one group; every other trigger scales on its own.
+        var triggers = FunctionsMetadataTests.All
+            .Select(f => f.GetProperty("bindings").EnumerateArray().Single(b => b.GetProperty("type").GetString()!.EndsWith("Trigger", StringComparison.Ordinal)).GetProperty("type").GetString())
+            .ToList();
+        var groups = (triggers.Any(t => t == "httpTrigger") ? 1 : 0) + triggers.Count(t => t != "httpTrigger");
+        Assert.Equal(groups, Template.Value.GetProperty("variables").GetProperty("scaleGroups").GetInt32());
+    }
+
+    [Theory]
+    [InlineData("migrate.sh", "predeploy")]
+    [InlineData("postdeploy.sh", "postdeploy")]
+    public void Deploy_hooks_are_strict_bash_that_stop_on_interrupt_and_use_the_azd_subscription(string file, string hook)
+    {
+        var script = Path.Combine(RepositoryRoot, "infra", "scripts", file);
+        var result = Run("bash", ["-n", script]);
         Assert.True(result.ExitCode == 0, result.StandardError);
-        Assert.Contains("Port=5432", File.ReadAllText(script), StringComparison.Ordinal);
-        Assert.Contains("./infra/scripts/migrate.sh", File.ReadAllText(Path.Combine(RepositoryRoot, "azure.yaml")), StringComparison.Ordinal);
+        var text = File.ReadAllText(script);
+        Assert.StartsWith("#!/usr/bin/env bash\n", text, StringComparison.Ordinal);
+        Assert.Contains("set -euo pipefail", text, StringComparison.Ordinal);
+        Assert.Matches(@"trap '[^']*exit 130' INT", text);
+        Assert.Matches(@"trap '[^']*exit 143' TERM", text);
+
+        // Every Azure CLI call that touches a resource names azd's subscription (az rest takes it from the URI).
+        var calls = text.Split('\n').Select(l => l.Trim()).Where(l => l.StartsWith("az ", StringComparison.Ordinal) || l.Contains("$(az ", StringComparison.Ordinal)).ToList();
+        Assert.NotEmpty(calls);
+        Assert.All(calls, call => Assert.True(
+            call.Contains("--subscription \"$AZURE_SUBSCRIPTION_ID\"", StringComparison.Ordinal) || call.Contains("az rest", StringComparison.Ordinal) && text.Contains("subscriptions/$AZURE_SUBSCRIPTION_ID/", StringComparison.Ordinal),
+            $"{file}: {call}"));
+
+        var azure = File.ReadAllText(Path.Combine(RepositoryRoot, "azure.yaml"));
+        Assert.Contains($"  {hook}:", azure, StringComparison.Ordinal);
+        Assert.Contains($"./infra/scripts/{file}", azure, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Migrations_run_inside_the_network_in_the_default_deployment()
+    {
+        var text = File.ReadAllText(Path.Combine(RepositoryRoot, "infra", "scripts", "migrate.sh"));
+        Assert.Contains("Port=5432", text, StringComparison.Ordinal);
+        Assert.Contains("--subnet \"$MIGRATION_SUBNET_ID\"", text, StringComparison.Ordinal);
+        Assert.Contains("--secure-environment-variables \"Postgres__ConnectionString=", text, StringComparison.Ordinal);
+        Assert.Contains("ENTRYPOINT [\"dotnet\", \"EventRegistration.Functions.dll\", \"migrate\"]",
+            File.ReadAllText(Path.Combine(RepositoryRoot, "infra", "migrate", "Dockerfile")), StringComparison.Ordinal);
+
+        // The hook's inputs are outputs of the template, filled only in the private deployment.
+        var outputs = Template.Value.GetProperty("outputs");
+        foreach (var name in new[] { "NETWORK_ACCESS", "MIGRATION_REGISTRY_NAME", "MIGRATION_REGISTRY_LOGIN_SERVER", "MIGRATION_IDENTITY_ID", "MIGRATION_SUBNET_ID" })
+        {
+            Assert.True(outputs.TryGetProperty(name, out _), $"output {name} missing");
+            Assert.Contains(name, text, StringComparison.Ordinal);
+        }
+
+        Assert.Equal("[variables('privateNetwork')]", Module("migrations").GetProperty("condition").GetString());
+        var registry = Resource(ModuleTemplate("migrations"), "Microsoft.ContainerRegistry/registries");
+        Assert.False(registry.GetProperty("properties").GetProperty("adminUserEnabled").GetBoolean());
+
+        // The build context never carries local settings (real secrets may live there).
+        Assert.Contains("**/local.settings.json", File.ReadAllText(Path.Combine(RepositoryRoot, ".dockerignore")), StringComparison.Ordinal);
     }
 
     private static Dictionary<string, string> AppSettings()
@@ -298,6 +492,31 @@ public sealed partial class BicepTests
             .Single(r => r.GetProperty("type").GetString() == "Microsoft.Resources/deployments" && r.GetProperty("name").GetString() == name);
 
     private static JsonElement ModuleTemplate(string name) => Module(name).GetProperty("properties").GetProperty("template");
+
+    /// <summary>A module parameter's expression; a conditional one is compiled as if(…, createObject('value', a), createObject('value', b)).</summary>
+    private static string ModuleParameter(string module, string name)
+    {
+        var parameter = Module(module).GetProperty("properties").GetProperty("parameters").GetProperty(name);
+        return parameter.ValueKind == JsonValueKind.String ? parameter.GetString()! : parameter.GetProperty("value").GetString()!;
+    }
+
+    /// <summary>A module parameter that is the network module's output in the private deployment and empty in the public one.</summary>
+    private static string PrivateOnly(string networkOutput) =>
+        $@"^\[if\(variables\('privateNetwork'\), createObject\('value', reference\(.*'network'\), '[0-9-]+'\)\.outputs\.{networkOutput}\.value\), createObject\('value', ''\)\)\]$";
+
+    /// <summary>The default deployment is the private one: networkAccess defaults to 'private', and privateNetwork follows it.</summary>
+    private static void AssertPrivateByDefault()
+    {
+        Assert.Equal("private", Template.Value.GetProperty("parameters").GetProperty("networkAccess").GetProperty("defaultValue").GetString());
+        Assert.Equal("[equals(parameters('networkAccess'), 'private')]", Template.Value.GetProperty("variables").GetProperty("privateNetwork").GetString());
+        Assert.Contains("${NETWORK_ACCESS=private}", File.ReadAllText(Path.Combine(RepositoryRoot, "infra", "main.parameters.json")), StringComparison.Ordinal);
+    }
+
+    /// <summary>A role assignment of the app's user-assigned identity, on a resource of the given type, for the named role.</summary>
+    private static bool IsRoleOfTheIdentity(JsonElement assignment, string scopeType, string role) =>
+        assignment.GetProperty("scope").GetString()!.Contains(scopeType, StringComparison.Ordinal)
+        && assignment.GetProperty("properties").GetProperty("roleDefinitionId").GetString()!.Contains($"roles').{role}", StringComparison.Ordinal)
+        && assignment.GetProperty("properties").GetProperty("principalId").GetString()!.Contains("Microsoft.ManagedIdentity/userAssignedIdentities", StringComparison.Ordinal);
 
     private static List<JsonElement> Resources(JsonElement template, string type) =>
         template.GetProperty("resources").EnumerateArray().Where(r => r.GetProperty("type").GetString() == type).ToList();

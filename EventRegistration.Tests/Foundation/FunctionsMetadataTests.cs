@@ -22,6 +22,8 @@ public sealed class FunctionsMetadataTests
         return JsonDocument.Parse(File.ReadAllText(path)).RootElement.EnumerateArray().ToArray();
     }
 
+    internal static IReadOnlyList<JsonElement> All => Functions.Value;
+
     internal static JsonElement Function(string name) =>
         Functions.Value.Single(f => f.GetProperty("name").GetString() == name);
 

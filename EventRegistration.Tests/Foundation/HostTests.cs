@@ -1,4 +1,7 @@
 using System.Reflection;
+using Azure.Identity;
+using Azure.Monitor.OpenTelemetry.Exporter;
+using Microsoft.ApplicationInsights.Extensibility;
 using EventRegistration.Functions;
 using EventRegistration.Functions.Infrastructure.Database;
 using EventRegistration.Functions.Infrastructure.Telemetry;
@@ -142,6 +145,29 @@ public sealed class HostTests(TestApp app) : IClassFixture<TestApp>
 
         Assert.NotNull(withExport.GetService<MeterProvider>());
         Assert.Null(without.GetService<MeterProvider>());
+    }
+
+    [Fact]
+    public void Telemetry_signs_in_with_the_identity_named_by_the_authentication_string()
+    {
+        // Application Insights in Azure refuses key-based ingestion (DisableLocalAuth): without a
+        // credential the exporter's metrics, and so every alert built on them, would be dropped.
+        var settings = app.Settings();
+        settings[MetricsExport.ConnectionStringSetting] = "InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=http://127.0.0.1:9/";
+        settings[MetricsExport.AuthenticationStringSetting] = "ClientId=11111111-2222-3333-4444-555555555555;Authorization=AAD";
+        using var provider = new ServiceCollection().AddLogging()
+            .AddEventRegistrationMetricsExport(new ConfigurationBuilder().AddInMemoryCollection(settings).Build()).BuildServiceProvider();
+
+        var exporter = provider.GetRequiredService<IOptionsMonitor<AzureMonitorExporterOptions>>().Get(MetricsExport.ExporterName);
+        Assert.IsType<ManagedIdentityCredential>(exporter.Credential);
+        Assert.NotNull(provider.GetRequiredService<IOptions<TelemetryConfiguration>>().Value);
+
+        Assert.IsType<ManagedIdentityCredential>(MetricsExport.Credential("Authorization=AAD"));
+        Assert.IsType<ManagedIdentityCredential>(MetricsExport.Credential(" clientid = abc ; authorization = aad "));
+        Assert.Null(MetricsExport.Credential(null));
+        Assert.Null(MetricsExport.Credential(""));
+        Assert.Null(MetricsExport.Credential("ClientId=abc"));
+        Assert.Null(MetricsExport.Credential("Authorization=Key"));
     }
 
     [Fact]

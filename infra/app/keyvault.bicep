@@ -17,11 +17,15 @@ param razorpayPreviousWebhookSecret string
 @secure()
 param whatsAppAccessToken string
 @secure()
-param ticketSigningKeyPem string
+@description('The ticket signing key PEM, base64-encoded: a multi-line PEM would not survive as an azd environment value in main.parameters.json.')
+param ticketSigningKeyPemBase64 string
 @secure()
 param whatsAppWebhookVerifyToken string
 @secure()
 param metaAppSecret string
+
+@description('False in the default deployment: the vault answers only on its private endpoint.')
+param publicNetworkAccess bool
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   name: keyVaultName
@@ -35,8 +39,17 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
     }
     enableRbacAuthorization: true
     enableSoftDelete: true
-    softDeleteRetentionInDays: 7
-    publicNetworkAccess: 'Enabled'
+    softDeleteRetentionInDays: 90
+    // A deleted vault (or secret) cannot be purged before the retention ends: nobody, not even a
+    // compromised deployer, can destroy the signing key and the payment secrets for good at once.
+    enablePurgeProtection: true
+    publicNetworkAccess: publicNetworkAccess ? 'Enabled' : 'Disabled'
+    // The deployment writes the secrets through Resource Manager, not through the data plane, so
+    // the vault can refuse every network but its private endpoint.
+    networkAcls: {
+      defaultAction: publicNetworkAccess ? 'Allow' : 'Deny'
+      bypass: 'None'
+    }
   }
 }
 
@@ -73,7 +86,7 @@ resource whatsAppToken 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
 resource ticketSigningKey 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
   parent: vault
   name: 'tickets-signing-key-pem'
-  properties: { value: ticketSigningKeyPem }
+  properties: { value: base64ToString(ticketSigningKeyPemBase64) }
 }
 
 resource whatsAppWebhookVerify 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
@@ -89,6 +102,7 @@ resource metaApp 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
 }
 
 output name string = vault.name
+output id string = vault.id
 // Versionless URIs: the app picks up a rotated secret without a redeployment.
 output postgresConnectionSecretUri string = postgresConnection.properties.secretUri
 output razorpayKeySecretUri string = razorpayKey.properties.secretUri

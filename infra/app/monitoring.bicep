@@ -23,7 +23,13 @@ resource applicationInsights 'Microsoft.Insights/components@2020-02-02' = {
   properties: {
     Application_Type: 'web'
     WorkspaceResourceId: logAnalytics.id
+    // Entra-authenticated ingestion only, as the Azure Flex Consumption samples do: the connection
+    // string's instrumentation key alone can no longer send (or forge) telemetry. The app's
+    // identity holds Monitoring Metrics Publisher on this component (identity.bicep).
+    DisableLocalAuth: true
   }
 }
 
 output applicationInsightsName string = applicationInsights.name
+output applicationInsightsId string = applicationInsights.id
+output logAnalyticsId string = logAnalytics.id

@@ -16,8 +16,16 @@ param administratorPassword string
 @description('PgBouncer server connections per user/database pair: the connections PostgreSQL actually sees from the app.')
 param pgBouncerDefaultPoolSize int
 
-@description('Client connections PgBouncer accepts: must cover every Functions instance times its Npgsql Maximum Pool Size.')
+@description('Client connections PgBouncer accepts: must cover every Functions instance of every scale group times its Npgsql Maximum Pool Size.')
 param pgBouncerMaxClientConnections int
+
+@description('Subnet delegated to Microsoft.DBforPostgreSQL/flexibleServers (private access); empty for the public development deployment.')
+param delegatedSubnetId string
+
+@description('Private DNS zone the server registers its name in (private access); empty for the public development deployment.')
+param privateDnsZoneId string
+
+var privateAccess = !empty(delegatedSubnetId)
 
 resource server 'Microsoft.DBforPostgreSQL/flexibleServers@2024-08-01' = {
   name: serverName
@@ -37,7 +45,15 @@ resource server 'Microsoft.DBforPostgreSQL/flexibleServers@2024-08-01' = {
       geoRedundantBackup: 'Disabled'
     }
     highAvailability: { mode: 'Disabled' }
-    network: { publicNetworkAccess: 'Enabled' }
+    // Private access: the server gets an address in its delegated subnet and no public endpoint;
+    // only the app's network (the Function App, the migration job) can reach it.
+    network: privateAccess ? {
+      delegatedSubnetResourceId: delegatedSubnetId
+      privateDnsZoneArmResourceId: privateDnsZoneId
+      publicNetworkAccess: 'Disabled'
+    } : {
+      publicNetworkAccess: 'Enabled'
+    }
     authConfig: {
       activeDirectoryAuth: 'Disabled'
       passwordAuth: 'Enabled'
@@ -54,9 +70,10 @@ resource database 'Microsoft.DBforPostgreSQL/flexibleServers/databases@2024-08-0
   }
 }
 
-// 0.0.0.0–0.0.0.0 is Azure's convention for "any Azure service", which is what a Flex
-// Consumption app without a virtual network needs (its outbound addresses are not fixed).
-resource allowAzureServices 'Microsoft.DBforPostgreSQL/flexibleServers/firewallRules@2024-08-01' = {
+// Public development deployment only (networkAccess 'public'): 0.0.0.0–0.0.0.0 is Azure's
+// convention for "any Azure service", which a Flex Consumption app without a virtual network needs
+// (its outbound addresses are not fixed). Never in the default, private deployment.
+resource allowAzureServices 'Microsoft.DBforPostgreSQL/flexibleServers/firewallRules@2024-08-01' = if (!privateAccess) {
   parent: server
   name: 'AllowAllAzureServicesAndResourcesWithinAzureIps'
   properties: {
@@ -73,7 +90,7 @@ resource pgBouncerEnabled 'Microsoft.DBforPostgreSQL/flexibleServers/configurati
     value: 'true'
     source: 'user-override'
   }
-  dependsOn: [allowAzureServices]
+  dependsOn: [database, allowAzureServices]
 }
 
 // Transaction pooling: a server connection is lent for one transaction. The app only uses

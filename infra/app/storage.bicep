@@ -7,6 +7,9 @@ param tags object
 param storageAccountName string
 param deploymentContainerName string
 
+@description('False in the default deployment: the account answers only on its private endpoints (main.bicep).')
+param publicNetworkAccess bool
+
 var queueNames = [
   'ticket-deliveries'
   'ticket-deliveries-poison'
@@ -32,6 +35,13 @@ resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
     allowSharedKeyAccess: false
     defaultToOAuthAuthentication: true
     supportsHttpsTrafficOnly: true
+    // Private by default: blob, queue and table are reached through private endpoints from the
+    // app's network; nothing, not even other Azure services, comes in from outside.
+    publicNetworkAccess: publicNetworkAccess ? 'Enabled' : 'Disabled'
+    networkAcls: {
+      defaultAction: publicNetworkAccess ? 'Allow' : 'Deny'
+      bypass: 'None'
+    }
   }
 }
 
@@ -58,3 +68,4 @@ resource queues 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-
 
 output name string = storage.name
 output blobEndpoint string = storage.properties.primaryEndpoints.blob
+output id string = storage.id

@@ -26,6 +26,8 @@ public sealed class RegistrationMetrics
     private readonly Histogram<double> _ticketSendDuration;
     private readonly Counter<long> _ticketSkips;
     private readonly Counter<long> _ticketsPoisoned;
+    private readonly Gauge<long> _openAnomalies;
+    private readonly Gauge<long> _overdueAnomalies;
 
     public RegistrationMetrics(IMeterFactory meterFactory)
     {
@@ -46,6 +48,8 @@ public sealed class RegistrationMetrics
         _ticketSendDuration = Meter.CreateHistogram<double>("eventregistration.tickets.send.duration", unit: "ms", description: "Ticket delivery attempt duration (QR, blob, media upload, send), by result.");
         _ticketSkips = Meter.CreateCounter<long>("eventregistration.tickets.skipped", description: "Ticket messages that sent nothing, by reason (already_sent, lease_taken, unfinished_attempt, …).");
         _ticketsPoisoned = Meter.CreateCounter<long>("eventregistration.tickets.poisoned", description: "Poisoned ticket messages recorded, by kind.");
+        _openAnomalies = Meter.CreateGauge<long>("eventregistration.anomalies.open", description: "Open (unresolved) anomalies, by kind, as each reconciliation run finds them.");
+        _overdueAnomalies = Meter.CreateGauge<long>("eventregistration.anomalies.overdue", description: "Open anomalies older than one reconciliation period, by kind, as each reconciliation run finds them.");
     }
 
     public Meter Meter { get; }
@@ -88,6 +92,13 @@ public sealed class RegistrationMetrics
     }
 
     public void TicketSkipped(string reason) => _ticketSkips.Add(1, new KeyValuePair<string, object?>("reason", reason));
+
+    /// <summary>Gauges, so an alert reads the latest count per kind; a kind with none is recorded as 0, never left at its last value.</summary>
+    public void OpenAnomalies(string kind, long open, long overdue)
+    {
+        _openAnomalies.Record(open, new KeyValuePair<string, object?>("kind", kind));
+        _overdueAnomalies.Record(overdue, new KeyValuePair<string, object?>("kind", kind));
+    }
 
     public void TicketPoisoned(string kind) => _ticketsPoisoned.Add(1, new KeyValuePair<string, object?>("kind", kind));
 }
