@@ -19,6 +19,9 @@ export function h(tag, attributes = {}, ...children) {
 const message = () => document.getElementById('message');
 
 export function showError(error) {
+  // A failure that is not the API's answer is a bug in the page: a plain sentence for the person,
+  // the details for whoever opens the browser's console.
+  if (!(error && error.readable)) console.error(error);
   const box = message();
   box.className = 'error';
   box.textContent = error && error.readable ? error.readable : 'Something went wrong. Try again.';

@@ -32,6 +32,23 @@ function cancellation(event) {
       refundStates.filter(([k]) => typeof refunds[k] === 'number').map(([k, label]) => `${refunds[k]} ${label}`).join(' · ')));
 }
 
+// Seats as one bar: paid, held by unpaid orders, free. Uncapped events show counts only.
+function seatBar(event) {
+  if (event.capacity === null || event.capacity === undefined) {
+    return h('div', { class: 'seats' }, h('small', {}, `${event.paidSeats} paid · ${event.heldSeats} held · no limit`));
+  }
+  const pct = (n) => `${Math.min(100, (100 * n) / event.capacity).toFixed(2)}%`;
+  const bar = h('div', { class: 'bar', role: 'img', 'aria-label': `${event.paidSeats} paid, ${event.heldSeats} held, ${event.freeSeats} free of ${event.capacity}` },
+    h('span', { class: 'paid', 'data-width': pct(event.paidSeats) }),
+    h('span', { class: 'held', 'data-width': pct(event.heldSeats) }));
+  // Widths through the CSSOM: an inline style attribute would need 'unsafe-inline' in the policy.
+  for (const span of bar.querySelectorAll('span')) span.style.width = span.dataset.width;
+  const key = (kind) => h('span', { class: `key ${kind}`, 'aria-hidden': 'true' });
+  return h('div', { class: 'seats' }, bar,
+    h('small', {}, key('paid'), `${event.paidSeats} paid · `, key('held'), `${event.heldSeats} held · `,
+      key('free'), `${event.freeSeats} free of ${event.capacity}`));
+}
+
 export async function list() {
   const { events } = await api('GET', 'events');
   const rows = events.map((event) => h('li', { class: 'card event', dataset: { eventId: event.id } },

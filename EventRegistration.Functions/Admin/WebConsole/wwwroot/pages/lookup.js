@@ -42,8 +42,9 @@ export async function show(query) {
 
   const load = async () => {
     const registration = await api('GET', `registrations/lookup?${given[0]}=${encodeURIComponent(params.get(given[0]))}`);
-    const ticket = [...registration.history].reverse().find((e) => e.what.startsWith('ticket_'));
-    const ticketStatus = ticket && ticket.detail && ticket.detail.status ? ticket.detail.status : undefined;
+    // The delivery's current status rides on its ticket_queued entry.
+    const ticket = registration.history.find((e) => e.what === 'ticket_queued');
+    const ticketStatus = ticket && ticket.detail ? ticket.detail.status : undefined;
     result.replaceChildren(
       h('div', { class: 'card' },
         h('div', { class: 'row' },
