@@ -87,6 +87,7 @@ public static class EventRegistrationServices
         services.AddTickets(configuration);
         services.AddWhatsAppWebhook(configuration);
         services.AddAdmin(configuration);
+        services.AddCheckins();
 
         return services;
     }

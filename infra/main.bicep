@@ -88,12 +88,28 @@ param whatsAppWebhookVerifyToken string
 @description('The Meta app secret (App settings, Basic): it signs WhatsApp webhook bodies (X-Hub-Signature-256).')
 param metaAppSecret string
 
+@description('E-mail fallback of undeliverable tickets: the SMTP submission host (smtp.azurecomm.net, smtp.office365.com, smtp.sendgrid.net). Empty leaves the fallback off.')
+param emailFallbackHost string = ''
+
+@description('E-mail fallback: the SMTP user name (empty for none).')
+param emailFallbackUserName string = ''
+
+@secure()
+@description('E-mail fallback: the SMTP password or API key. Empty when there is no fallback or no sign-in.')
+param emailFallbackSmtpSecret string = ''
+
+@description('E-mail fallback: the sender address, verified with the provider.')
+param emailFallbackFrom string = ''
+
 param whatsAppTemplateName string = 'event_ticket'
 param whatsAppTemplateLanguage string = 'en'
 
 @secure()
 @description('ECDSA P-256 private key (PEM) that signs ticket tokens, base64-encoded on one line (`base64 -w0 key.pem`): a multi-line PEM would break main.parameters.json. Never the sample key.')
 param ticketSigningKeyPemBase64 string
+
+@description('During a ticket key rotation: the previous signing key\'s PUBLIC key (PEM), base64-encoded on one line (`base64 -w0 previous-public.pem`) like the signing key, so tickets it signed still scan. Not a secret. Empty otherwise.')
+param ticketPreviousPublicKeyPemBase64 string = ''
 
 @allowed([5, 10, 15])
 @description('Minutes between Reconcile timer runs. The alerts count in these periods (an open anomaly older than one, no completed run for three), so only periods whose multiples are valid alert windows are offered.')
@@ -249,6 +265,7 @@ module keyVault 'app/keyvault.bicep' = {
     whatsAppWebhookVerifyToken: whatsAppWebhookVerifyToken
     metaAppSecret: metaAppSecret
     ticketSigningKeyPemBase64: ticketSigningKeyPemBase64
+    emailFallbackSmtpSecret: emailFallbackSmtpSecret
     publicNetworkAccess: !privateNetwork
   }
 }
@@ -337,7 +354,16 @@ var appSettings = {
   WhatsAppWebhook__VerifyToken: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.whatsAppWebhookVerifyTokenUri})'
   WhatsAppWebhook__AppSecret: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.metaAppSecretUri})'
   WhatsAppWebhook__UndeliveredAfterMinutes: '60'
+  WhatsAppWebhook__InboxRetentionDays: '30'
+  EmailFallback__Host: emailFallbackHost
+  EmailFallback__Port: '587'
+  EmailFallback__Security: 'StartTls'
+  EmailFallback__UserName: emailFallbackUserName
+  EmailFallback__Password: empty(emailFallbackSmtpSecret) ? '' : '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.emailFallbackSmtpSecretUri})'
+  EmailFallback__From: emailFallbackFrom
+  EmailFallback__TimeoutSeconds: '20'
   Tickets__SigningKeyPem: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.ticketSigningKeyPemUri})'
+  Tickets__PreviousPublicKeyPem: empty(ticketPreviousPublicKeyPemBase64) ? '' : base64ToString(ticketPreviousPublicKeyPemBase64)
   Tickets__LeaseSeconds: '30'
   Tickets__ResendUnfinishedAfterSeconds: '60'
   Tickets__MaxAttempts: '12'

@@ -28,7 +28,10 @@ public static class AdminServices
         services.AddSingleton<MemberUpsertHandler>();
         services.AddSingleton<MemberImportHandler>();
         services.AddSingleton<AttendeesHandler>();
+        services.AddSingleton<ScannerKeys.ScannerKeysHandler>();
+        services.AddSingleton<Attendance.AttendanceHandler>();
         services.AddSingleton<ConsoleAssets>();
+        services.AddSingleton<WhatsAppHold.SendingHoldHandler>();
         return services;
     }
 }

@@ -43,6 +43,8 @@ public enum AnomalyKind
     TicketNotDelivered,
     /// <summary>A delivery status for a message id no ticket carries.</summary>
     WhatsAppStatusUnknownMessage,
+    /// <summary>The e-mail fallback of an undeliverable ticket could not be sent either (refused, no valid address, attempts spent).</summary>
+    TicketEmailFailed,
 
     // Webhooks.
     WebhookUnprocessable,
@@ -93,6 +95,7 @@ public static class AnomalyLog
         AnomalyKind.WhatsAppSendingBlocked => "whatsapp_sending_blocked",
         AnomalyKind.TicketNotDelivered => "ticket_not_delivered",
         AnomalyKind.WhatsAppStatusUnknownMessage => "whatsapp_status_unknown_message",
+        AnomalyKind.TicketEmailFailed => "ticket_email_failed",
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
     };
 

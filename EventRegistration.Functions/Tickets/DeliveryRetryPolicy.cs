@@ -32,6 +32,17 @@ public sealed record DeliveryFailure(DeliveryFailureClass Class, string Category
         new(DeliveryFailureClass.OutcomeUnknown, "outcome_unknown", $"{e.GetType().Name}: {e.Message}");
 }
 
+/// <summary>How far one SMTP exchange of the e-mail fallback got when it failed: only after the recipients were accepted can the message have gone.</summary>
+public enum SmtpStage
+{
+    Connect,
+    SignIn,
+    /// <summary>MAIL FROM / RCPT TO: the server has not taken the message yet.</summary>
+    Envelope,
+    /// <summary>Recipients accepted, the message being sent or its final answer awaited.</summary>
+    Message,
+}
+
 /// <summary>What a <c>failed</c> delivery status says about the member and about sending.</summary>
 public enum StatusFailureKind
 {
@@ -125,6 +136,23 @@ public static class DeliveryRetryPolicy
         132015 or 132016 => "template_paused",
         190 => "access_token_invalid",
         _ => null,
+    };
+
+    /// <summary>
+    /// An SMTP failure of the e-mail fallback, classified where MailKit raised it. A reply code is the
+    /// server's word: 4xx try later, 5xx refused for good (the address, the sender, or the sign-in).
+    /// No reply (a dropped connection, a timeout, a protocol error) is transient before the
+    /// recipients were accepted, and of unknown outcome after: the server may have taken the message.
+    /// </summary>
+    public static (DeliveryFailureClass Class, string Category) ClassifySmtp(SmtpStage stage, int? replyCode) => replyCode switch
+    {
+        >= 400 and < 500 => (DeliveryFailureClass.Transient, "smtp_try_later"),
+        >= 500 when stage == SmtpStage.SignIn => (DeliveryFailureClass.Permanent, "smtp_sign_in_refused"),
+        >= 500 when stage == SmtpStage.Connect => (DeliveryFailureClass.Permanent, "smtp_server_refused"),
+        >= 500 => (DeliveryFailureClass.Permanent, "smtp_message_refused"),
+        _ when stage == SmtpStage.Message => (DeliveryFailureClass.OutcomeUnknown, "smtp_outcome_unknown"),
+        _ when stage == SmtpStage.Connect => (DeliveryFailureClass.Transient, "smtp_unreachable"),
+        _ => (DeliveryFailureClass.Transient, "smtp_no_answer"),
     };
 
     /// <summary>How long a delivery waits, without spending an attempt, while sending is on hold.</summary>

@@ -49,7 +49,7 @@ public sealed class TicketDeliveries(Database database)
     private const string MarkSending = """
         update ticket_deliveries
            set status = 'sending', attempts = attempts + 1, last_attempt_at = @Now, next_attempt_at = null,
-               last_error = @Note, updated_at = @Now
+               last_error = @Note, held_since = null, updated_at = @Now
          where registration_id = @RegistrationId and status = @ExpectedStatus and attempts = @ExpectedAttempts
         returning attempts
         """;
@@ -65,7 +65,8 @@ public sealed class TicketDeliveries(Database database)
     private const string ScheduleRetry = """
         update ticket_deliveries
            set status = @Status, last_error = @Error, next_attempt_at = @NextAttemptAt,
-               media_id = coalesce(@MediaId, media_id), ticket_blob = coalesce(@TicketBlob, ticket_blob), updated_at = @Now
+               media_id = coalesce(@MediaId, media_id), ticket_blob = coalesce(@TicketBlob, ticket_blob),
+               held_since = case when @Held then @Now end, updated_at = @Now
          where registration_id = @RegistrationId and status = 'sending' and attempts = @Attempt
         """;
 
@@ -80,9 +81,9 @@ public sealed class TicketDeliveries(Database database)
            and next_attempt_at is not distinct from @SeenNextAttemptAt
         """;
 
-    /// <summary>Sending is on hold: the delivery waits, keeping its status and attempts.</summary>
+    /// <summary>Sending is on hold: the delivery waits, keeping its status and attempts, marked so that the release resumes it.</summary>
     private const string Postpone = """
-        update ticket_deliveries set next_attempt_at = @NextAttemptAt, last_error = @Note, updated_at = @Now
+        update ticket_deliveries set next_attempt_at = @NextAttemptAt, last_error = @Note, held_since = coalesce(held_since, @Now), updated_at = @Now
          where registration_id = @RegistrationId and status = @ExpectedStatus and attempts = @ExpectedAttempts
         """;
 
@@ -217,8 +218,9 @@ public sealed class TicketDeliveries(Database database)
         }), CancellationToken.None) == 1;
 
     /// <returns>False when another worker moved the delivery on after this attempt started.</returns>
+    /// <param name="held">The attempt met a refusal that put sending on hold: the delivery waits for the release.</param>
     public async Task<bool> ScheduleRetryAsync(Guid registrationId, int attempt, bool inDoubt, string error, DateTime nextAttemptAt,
-        string? mediaId, string? ticketBlob, DateTime now) =>
+        string? mediaId, string? ticketBlob, DateTime now, bool held = false) =>
         await database.RunAsync("ticket_schedule_retry", connection => connection.ExecuteAsync(ScheduleRetry, new
         {
             RegistrationId = registrationId,
@@ -229,6 +231,7 @@ public sealed class TicketDeliveries(Database database)
             TicketBlob = ticketBlob,
             Now = now,
             Attempt = attempt,
+            Held = held,
         }), CancellationToken.None) == 1;
 
     /// <returns>False when someone else scheduled it (or moved it on) since <paramref name="seen"/> was read.</returns>

@@ -239,7 +239,7 @@ public sealed class TicketDeliveryHandler(
             await holds.OpenAsync(failure.Category, failure.Reason, delivery.EventId, delivery.RegistrationId, now);
             var heldUntil = now + DeliveryRetryPolicy.HeldRecheck;
             return await deliveries.ScheduleRetryAsync(delivery.RegistrationId, attempt, inDoubt: false,
-                    $"attempt {attempt}: {failure.Category}: {failure.Reason} (sending on hold)", heldUntil, mediaId, ticketBlob, now)
+                    $"attempt {attempt}: {failure.Category}: {failure.Reason} (sending on hold)", heldUntil, mediaId, ticketBlob, now, held: true)
                 ? await EnqueueRetryAsync(delivery.RegistrationId, attempt, heldUntil, now)
                 : TicketDeliveryOutcome.Overtaken;
         }

@@ -14,6 +14,13 @@ public sealed class TicketOptions
     [Required(ErrorMessage = "Tickets__SigningKeyPem is required: an ECDSA P-256 private key in PEM.")]
     public string SigningKeyPem { get; set; } = "";
 
+    /// <summary>
+    /// The public key (SubjectPublicKeyInfo PEM) of the signing key used before the current one,
+    /// during a rotation: tickets it signed still verify, at the door and in the offline kit, while
+    /// it is listed here. Empty: only the current key verifies.
+    /// </summary>
+    public string PreviousPublicKeyPem { get; set; } = "";
+
     /// <summary>Blob lease on ticket-locks/{registrationId}; renewed every third of it.</summary>
     [Range(15, 60, ErrorMessage = "Tickets__LeaseSeconds must be between 15 and 60 (the blob lease limits).")]
     public int LeaseSeconds { get; set; } = 30;

@@ -20,5 +20,6 @@ public sealed class TicketPublicKeyFunction(TicketSigner signer)
             Curve = "P-256",
             TokenFormat = "base64url(payload).base64url(signature); payload = 0x01 || registrationId (16 bytes, big-endian) || eventId (16 bytes, big-endian); signature = ECDSA P-256 SHA-256, IEEE P1363 (r || s)",
             PublicKeyPem = signer.PublicKeyPem,
+            PreviousPublicKeyPem = signer.PreviousPublicKeyPem,
         });
 }

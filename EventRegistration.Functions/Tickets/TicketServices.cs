@@ -17,6 +17,7 @@ public static class TicketServices
         services.AddAppSettings<WhatsAppOptions>(configuration, WhatsAppOptions.Section);
         services.AddAppSettings<TicketOptions>(configuration, TicketOptions.Section)
             .Validate(o => o.SigningKeyPem.Length == 0 || TicketSigner.IsValid(o.SigningKeyPem), "Tickets__SigningKeyPem must be an ECDSA P-256 private key in PEM (-----BEGIN PRIVATE KEY----- or -----BEGIN EC PRIVATE KEY-----).")
+            .Validate(o => o.PreviousPublicKeyPem.Length == 0 || TicketSigner.IsPublicKey(o.PreviousPublicKeyPem), "Tickets__PreviousPublicKeyPem must be an ECDSA P-256 public key in PEM (-----BEGIN PUBLIC KEY-----), or empty.")
             .Validate(o => o.EventTimeZone.Length == 0 || TimeZoneKnown(o.EventTimeZone), "Tickets__EventTimeZone must be a time zone id known to this machine (IANA, e.g. Asia/Kolkata).")
             .Validate(o => o.ResendUnfinishedAfterSeconds >= 2 * o.LeaseSeconds, "Tickets__ResendUnfinishedAfterSeconds must be at least twice Tickets__LeaseSeconds.")
             .Validate(o => o.RetryMaxDelaySeconds >= o.RetryBaseSeconds, "Tickets__RetryMaxDelaySeconds must be at least Tickets__RetryBaseSeconds.");
@@ -50,6 +51,7 @@ public static class TicketServices
         // Transient, like the typed HttpClient it receives, so the client's handler rotation works.
         services.AddTransient<TicketDeliveryHandler>();
         services.AddSingleton<PoisonedTicketHandler>();
+        services.AddEmailFallback(configuration);
         return services;
     }
 

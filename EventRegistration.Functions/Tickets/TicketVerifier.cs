@@ -32,7 +32,7 @@ public sealed record TicketCheck(TicketVerdict Verdict, string? Reason, TicketCl
 /// malformed token costs no database round trip, so a flood of junk scans cannot load it), then
 /// the registration's state, because a signature cannot be withdrawn: a ticket whose payment was
 /// refunded (and whose seat may have been sold again) still carries a valid signature. The door
-/// check-in builds on this; it is not wired to an HTTP route yet (docs/tickets.md says why).
+/// check-in (Checkins/) applies the same two steps, with <see cref="Judge"/> as its rule.
 /// </summary>
 public sealed class TicketVerifier(TicketSigner signer, Database database)
 {

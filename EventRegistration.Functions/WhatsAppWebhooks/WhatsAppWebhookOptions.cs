@@ -19,4 +19,8 @@ public sealed class WhatsAppWebhookOptions
     /// <summary>A ticket accepted by WhatsApp with no 'delivered' or 'read' after this long is listed for an operator (never resent: a resend can duplicate).</summary>
     [Range(5, 7 * 24 * 60, ErrorMessage = "WhatsAppWebhook__UndeliveredAfterMinutes must be between 5 and 10080.")]
     public int UndeliveredAfterMinutes { get; set; } = 60;
+
+    /// <summary>Days a processed webhook body, and a status's recipient number, are kept before the timer purges them.</summary>
+    [Range(1, 3650, ErrorMessage = "WhatsAppWebhook__InboxRetentionDays must be between 1 and 3650.")]
+    public int InboxRetentionDays { get; set; } = 30;
 }

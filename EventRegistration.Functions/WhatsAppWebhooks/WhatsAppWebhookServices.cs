@@ -1,4 +1,5 @@
 using EventRegistration.Functions.Infrastructure.Configuration;
+using EventRegistration.Functions.Reconciliation;
 using EventRegistration.Functions.WhatsAppWebhooks;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -14,6 +15,7 @@ public static class WhatsAppWebhookServices
         services.AddAppSettings<WhatsAppWebhookOptions>(configuration, WhatsAppWebhookOptions.Section);
         services.AddSingleton<DeliveryReceipts>();
         services.AddSingleton<WhatsAppWebhookHandler>();
+        services.AddSingleton<IReconciliationStep, WhatsAppInboxStep>();
         return services;
     }
 }

@@ -37,6 +37,10 @@ public sealed class FunctionsMetadataTests
     [InlineData("RazorpayWebhook", "webhooks/razorpay", "Anonymous")]
     [InlineData("WhatsAppWebhook", "webhooks/whatsapp", "Anonymous")]
     [InlineData("WhatsAppWebhookVerify", "webhooks/whatsapp", "Anonymous", "get")]
+    [InlineData("Checkin", "checkins", "Anonymous")]
+    [InlineData("CheckinBatch", "checkins/batch", "Anonymous")]
+    [InlineData("ScannerPage", "checkins/scanner/{*file}", "Anonymous", "get")]
+    [InlineData("CheckinOfflineKit", "checkins/events/{eventId}/offline-kit", "Anonymous", "get")]
     public void Http_functions_bind_their_route_method_and_auth_level(string name, string route, string authLevel, string method = "post")
     {
         var trigger = Trigger(name);
@@ -64,6 +68,10 @@ public sealed class FunctionsMetadataTests
     [InlineData("AdminListAttendees", "admin/events/{eventId}/attendees", "get")]
     [InlineData("AdminLookupRegistration", "admin/registrations/lookup", "get")]
     [InlineData("AdminResolveAnomaly", "admin/anomalies/{anomalyId}/resolve", "post")]
+    [InlineData("AdminCreateScannerKey", "admin/events/{eventId}/scanner-keys", "post")]
+    [InlineData("AdminListScannerKeys", "admin/events/{eventId}/scanner-keys", "get")]
+    [InlineData("AdminRevokeScannerKey", "admin/scanner-keys/{keyId}/revoke", "post")]
+    [InlineData("AdminEventAttendance", "admin/events/{eventId}/attendance", "get")]
     [InlineData("AdminConsole", "console/{*path}", "get")]
     public void Admin_functions_bind_their_route_and_method_and_leave_access_to_the_app(string name, string route, string method)
     {

@@ -79,9 +79,12 @@ public static class TicketScenario
     }
 
     /// <summary>Moves the app's clock to the delivery's scheduled attempt, as the delayed queue message would arrive.</summary>
-    public static async Task AdvanceToNextAttemptAsync(this TestApp app, Guid registrationId)
+    public static async Task AdvanceToNextAttemptAsync(this TestApp app, Guid registrationId, bool emailFallback = false)
     {
-        var next = (await app.DeliveryAsync(registrationId)).NextAttemptAt ?? throw new Xunit.Sdk.XunitException("No attempt is scheduled.");
+        var scheduled = emailFallback
+            ? await app.ScalarAsync<DateTime?>("select coalesce(next_attempt_at, 'epoch') from ticket_email_fallbacks where registration_id = @registrationId", new { registrationId })
+            : (await app.DeliveryAsync(registrationId)).NextAttemptAt;
+        var next = scheduled is { } at && at > DateTime.UnixEpoch ? at : throw new Xunit.Sdk.XunitException("No attempt is scheduled.");
         var wait = DateTime.SpecifyKind(next, DateTimeKind.Utc) - app.Clock.GetUtcNow().UtcDateTime;
         if (wait > TimeSpan.Zero)
         {

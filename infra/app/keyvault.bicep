@@ -20,6 +20,8 @@ param whatsAppAccessToken string
 @description('The ticket signing key PEM, base64-encoded: a multi-line PEM would not survive as an azd environment value in main.parameters.json.')
 param ticketSigningKeyPemBase64 string
 @secure()
+param emailFallbackSmtpSecret string = ''
+@secure()
 param whatsAppWebhookVerifyToken string
 @secure()
 param metaAppSecret string
@@ -71,6 +73,12 @@ resource razorpayWebhook 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
   properties: { value: razorpayWebhookSecret }
 }
 
+resource emailFallback 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(emailFallbackSmtpSecret)) {
+  parent: vault
+  name: 'email-fallback-smtp-secret'
+  properties: { value: emailFallbackSmtpSecret }
+}
+
 resource razorpayPreviousWebhook 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(razorpayPreviousWebhookSecret)) {
   parent: vault
   name: 'razorpay-webhook-secret-previous'
@@ -109,6 +117,7 @@ output razorpayKeySecretUri string = razorpayKey.properties.secretUri
 output razorpayWebhookSecretUri string = razorpayWebhook.properties.secretUri
 // The rotation slot's URI, whether or not the secret exists: main.bicep uses it only when a previous secret is given.
 output razorpayPreviousWebhookSecretUri string = '${vault.properties.vaultUri}secrets/razorpay-webhook-secret-previous'
+output emailFallbackSmtpSecretUri string = '${vault.properties.vaultUri}secrets/email-fallback-smtp-secret'
 output whatsAppAccessTokenUri string = whatsAppToken.properties.secretUri
 output ticketSigningKeyPemUri string = ticketSigningKey.properties.secretUri
 output whatsAppWebhookVerifyTokenUri string = whatsAppWebhookVerify.properties.secretUri

@@ -20,7 +20,7 @@ public sealed record RegistrationHistory(
 
 /// <summary>
 /// Read-only: a registration and everything recorded about it (order, each payment with its disposition,
-/// each refund from the refund ledger, ticket delivery, anomalies) in time order.
+/// each refund from the refund ledger, ticket delivery, its e-mail fallback, anomalies) in time order.
 /// </summary>
 public sealed class RegistrationLookupHandler(Database database)
 {
@@ -54,6 +54,11 @@ public sealed class RegistrationLookupHandler(Database database)
     private const string Delivery = """
         select status, attempts, last_attempt_at, last_error, wamid, sent_at, created_at, updated_at
           from ticket_deliveries where registration_id = @Id
+        """;
+
+    private const string EmailFallback = """
+        select status, reason, attempts, last_attempt_at, last_error, sent_at, created_at
+          from ticket_email_fallbacks where registration_id = @Id
         """;
 
     private const string Anomalies = """
@@ -120,6 +125,21 @@ public sealed class RegistrationLookupHandler(Database database)
             if (d.sent_at is DateTime sentAt)
             {
                 history.Add(new(sentAt, "ticket_sent", new { wamid = (string?)d.wamid }));
+            }
+        }
+
+        // The e-mail fallback of an undeliverable ticket; the member's address is not shown here.
+        if (await connection.QuerySingleOrDefaultAsync(EmailFallback, new { Id = id }, transaction) is { } e)
+        {
+            history.Add(new((DateTime)e.created_at, "ticket_email_claimed", new { reason = (string)e.reason }));
+            if (e.last_attempt_at is DateTime emailAttempt)
+            {
+                history.Add(new(emailAttempt, "ticket_email_last_attempt", new { status = (string)e.status, attempts = (int)e.attempts, lastError = (string?)e.last_error }));
+            }
+
+            if (e.sent_at is DateTime emailSent)
+            {
+                history.Add(new(emailSent, "ticket_email_sent", new { attempts = (int)e.attempts }));
             }
         }
 

@@ -9,7 +9,12 @@ public sealed record ProblemDocument(
     [property: JsonPropertyName("status")] int Status,
     [property: JsonPropertyName("detail")] string Detail,
     [property: JsonPropertyName("field")] string? Field = null,
-    [property: JsonPropertyName("registrationId")] Guid? RegistrationId = null);
+    [property: JsonPropertyName("registrationId")] Guid? RegistrationId = null)
+{
+    /// <summary>Members a problem carries beyond RFC 9457's (a check-in refusal's name and times), written beside them.</summary>
+    [JsonExtensionData]
+    public Dictionary<string, object?>? Extensions { get; init; }
+}
 
 /// <summary>The catalogue of problems the HTTP functions answer with; the README lists it.</summary>
 public static class Problems
@@ -60,8 +65,26 @@ public static class Problems
     public static ApiResult MalformedImport(string detail) => Make(400, "malformed-import", "Malformed import file", detail);
     public static ApiResult ImportTooManyRows(int limit) =>
         Make(413, "import-too-many-rows", "Too many rows", $"The file holds more than {limit} members; split it into files of at most {limit} rows. Nothing was imported.");
+    public static ApiResult SendingNotHeld() =>
+        Make(409, "sending-not-held", "Sending not on hold", "WhatsApp ticket sending is not on hold; nothing was released.");
 
     public static ApiResult RegistrationNotFound(string field) => Make(404, "registration-not-found", "Registration not found", "No registration matches this id.", field);
+
+    // Door check-in (Checkins/): who may scan, then what a signed ticket is worth at the door.
+    public static ApiResult ScannerUnauthenticated(string detail) => Make(401, "scanner-unauthenticated", "Scanner not recognised", detail);
+    public static ApiResult ScannerKeyRevoked() => Make(403, "scanner-key-revoked", "Scanner key revoked", "This scanner key was revoked by an organiser; ask for a new one.");
+    public static ApiResult ScannerKeyOtherEvent() => Make(403, "scanner-key-other-event", "Scanner key of another event", "This scanner key belongs to another event.", "eventId");
+    public static ApiResult ScannerKeyNotFound() => Make(404, "scanner-key-not-found", "Scanner key not found", "No scanner key has this id.", "keyId");
+    public static ApiResult TicketInvalid() => Make(400, "ticket-invalid", "Not a ticket", "The token is not a ticket this app signed (altered, malformed or signed with another key).", "token");
+    public static ApiResult NonceReused() =>
+        Make(409, "nonce-reused", "Nonce reused", "This nonce was already used for another scan; each scan needs a new UUID, and a retry the same one with the same ticket.", "nonce");
+
+    /// <summary>A signed ticket that does not admit: the type says why, the extensions carry what the door shows.</summary>
+    public static ApiResult TicketRefused(string slug, string title, string detail, Guid registrationId, Dictionary<string, object?> extensions)
+    {
+        var result = Make(409, slug, title, detail, "token", registrationId);
+        return new ApiResult(result.StatusCode, (ProblemDocument)result.Body with { Extensions = extensions }, result.ContentType);
+    }
 
     public static ApiResult Unavailable(string detail, int retryAfterSeconds)
     {

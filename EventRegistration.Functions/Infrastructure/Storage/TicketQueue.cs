@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using Azure.Core;
 using Azure.Storage.Queues;
 using EventRegistration.Functions.Infrastructure.Configuration;
@@ -6,9 +7,18 @@ using Microsoft.Extensions.Options;
 
 namespace EventRegistration.Functions.Infrastructure.Storage;
 
-/// <summary>The message on the <c>ticket-deliveries</c> queue: which registration's ticket to deliver.</summary>
-public sealed record TicketDeliveryMessage(Guid RegistrationId)
+/// <summary>
+/// The message on the <c>ticket-deliveries</c> queue: which registration's ticket to deliver, and
+/// how. Without a channel it is the WhatsApp delivery; <c>"email"</c> is the e-mail fallback.
+/// </summary>
+public sealed record TicketDeliveryMessage(Guid RegistrationId, [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Channel = null)
 {
+    public const string EmailChannel = "email";
+
+    public bool IsEmail => Channel == EmailChannel;
+
+    public static TicketDeliveryMessage Email(Guid registrationId) => new(registrationId, EmailChannel);
+
     public string ToJson() => JsonSerializer.Serialize(this, JsonSerializerOptions.Web);
 
     public static TicketDeliveryMessage? TryParse(string text)
@@ -16,7 +26,7 @@ public sealed record TicketDeliveryMessage(Guid RegistrationId)
         try
         {
             var message = JsonSerializer.Deserialize<TicketDeliveryMessage>(text, JsonSerializerOptions.Web);
-            return message is { RegistrationId: var id } && id != Guid.Empty ? message : null;
+            return message is { RegistrationId: var id } && id != Guid.Empty && message.Channel is null or EmailChannel ? message : null;
         }
         catch (JsonException)
         {
