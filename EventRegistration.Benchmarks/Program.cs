@@ -6,7 +6,13 @@ using EventRegistration.Benchmarks;
 using EventRegistration.Tests.Infrastructure;
 using Npgsql;
 
-// ./dev bench [--quick] [--out docs/benchmarks.md] [--probe] [--replays] [--checkins]
+// ./dev bench [--quick] [--out docs/benchmarks.md] [--probe] [--replays] [--checkins] [--import]
+if (args.Length == 2 && args[0] == ImportBenchmark.ServerFlag)
+{
+    // The app process of the import benchmark, started by the benchmark itself.
+    return await ImportBenchmark.ServeAsync(args[1]);
+}
+
 var quick = args.Contains("--quick");
 var outIndex = Array.IndexOf(args, "--out");
 var output = outIndex >= 0 && outIndex + 1 < args.Length ? args[outIndex + 1] : Path.Combine(FindRoot(), "docs", "benchmarks.md");
@@ -33,6 +39,16 @@ if (args.Contains("--checkins"))
     var existing = File.Exists(output) ? await File.ReadAllTextAsync(output) : "# Benchmarks\n";
     await File.WriteAllTextAsync(output, CheckinBenchmark.MergeInto(existing, section.Markdown));
     Console.WriteLine($"check-in section written to {output}");
+    return 0;
+}
+
+if (args.Contains("--import"))
+{
+    // The member import alone, its section of the report replaced in place.
+    var alone = await ImportBenchmark.RunAsync(app, quick);
+    var existing = File.Exists(output) ? await File.ReadAllTextAsync(output) : "# Benchmarks\n";
+    await File.WriteAllTextAsync(output, ImportSection.Splice(existing, ImportSection.Render(alone, quick)));
+    Console.WriteLine($"member import section written to {output}");
     return 0;
 }
 
@@ -90,10 +106,14 @@ foreach (var line in checkins.ConsoleLines)
     Console.WriteLine(line);
 }
 
+var import = await ImportBenchmark.RunAsync(app, quick);
+
 var peakMb = Process.GetCurrentProcess().PeakWorkingSet64 / 1024.0 / 1024.0;
 Console.WriteLine($"peak working set {peakMb:F0} MB");
 
-await File.WriteAllTextAsync(output, CheckinBenchmark.MergeInto(await ReportAsync(app, rows, cpu, replay, tickets, peakMb, requestsPerRun, quick), checkins.Markdown));
+await File.WriteAllTextAsync(output, ImportSection.Splice(
+    CheckinBenchmark.MergeInto(await ReportAsync(app, rows, cpu, replay, tickets, peakMb, requestsPerRun, quick), checkins.Markdown),
+    ImportSection.Render(import, quick)));
 Console.WriteLine($"report written to {output}");
 return rows.Any(r => r.Function.Failures > 0) || replay.WithReplays.Failures > 0 ? 1 : 0;
 }

@@ -8,7 +8,10 @@ using Microsoft.Extensions.Logging;
 
 namespace EventRegistration.Functions.Admin.Attendees;
 
-/// <summary>GET /api/admin/events/{eventId}/attendees?status=&amp;limit=&amp;after=: an event's registrations, paged. Organisers; read-only.</summary>
+/// <summary>
+/// GET /api/admin/events/{eventId}/attendees?status=&amp;limit=&amp;after=: an event's registrations, paged; with
+/// <c>Accept: text/csv</c>, all of them (same status filter) as a spreadsheet download. Organisers; read-only.
+/// </summary>
 public sealed class AttendeesFunction(AdminAccess access, AttendeesHandler handler, ILogger<AttendeesFunction> logger)
 {
     private const int DefaultLimit = 100;
@@ -51,6 +54,18 @@ public sealed class AttendeesFunction(AdminAccess access, AttendeesHandler handl
         }
 
         var cancellationToken = request.HttpContext.RequestAborted;
+        if (AttendeesCsv.IsWanted(request))
+        {
+            // The whole event (limit and after are for JSON pages); the first page is read before
+            // anything is sent, so an unknown event or an outage still gets its problem answer.
+            AttendeePage? first = null;
+            var answer = await HttpFailures.GuardAsync(logger, nameof(AdminListAttendees), async () =>
+                (first = await handler.ListAsync(id, status, Guid.Empty, AttendeesCsv.PageSize, cancellationToken)) is null
+                    ? Problems.EventNotFound()
+                    : ApiResult.Ok(first));
+            return first is null ? answer : new AttendeesCsv(handler, id, status, first, logger);
+        }
+
         return await HttpFailures.GuardAsync(logger, nameof(AdminListAttendees), async () =>
             await handler.ListAsync(id, status, after, limit, cancellationToken) is { } page ? ApiResult.Ok(page) : Problems.EventNotFound());
     }

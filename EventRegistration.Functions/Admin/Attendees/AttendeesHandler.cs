@@ -34,6 +34,19 @@ public sealed class AttendeesHandler(Database database)
             return null;
         }
 
+        return await PageAsync(connection, eventId, status, after, limit, cancellationToken);
+    }
+
+    /// <summary>The page after <paramref name="after"/> of an event known to exist, on a connection of its own (returned to the pool straight after).</summary>
+    public async Task<AttendeePage> NextPageAsync(Guid eventId, string? status, Guid after, int limit, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.DataSource.OpenConnectionAsync(cancellationToken);
+        return await PageAsync(connection, eventId, status, after, limit, cancellationToken);
+    }
+
+    private static async Task<AttendeePage> PageAsync(
+        Npgsql.NpgsqlConnection connection, Guid eventId, string? status, Guid after, int limit, CancellationToken cancellationToken)
+    {
         var rows = (await connection.QueryAsync<Attendee>(new CommandDefinition(
             Page, new { EventId = eventId, Status = status, After = after, Limit = limit + 1 }, cancellationToken: cancellationToken))).ToList();
         var page = rows.Take(limit).ToList();

@@ -33,7 +33,7 @@ public sealed class MemberImportHandler(Database database, TimeProvider clock, I
 
     // A row whose values are all the same is left alone (no new row version, no update count);
     // xmax = 0 tells a fresh insert from an update of an existing member.
-    private const string Upsert = """
+    internal const string UpsertSql = """
         with written as (
             insert into members as m (id, name, phone_e164, email)
             select * from unnest(@ids, @names, @phones, @emails)
@@ -130,7 +130,7 @@ public sealed class MemberImportHandler(Database database, TimeProvider clock, I
     {
         // In id order, so two imports touching the same members lock them in the same order.
         batch.Sort((a, b) => a.Id.CompareTo(b.Id));
-        await using var command = new NpgsqlCommand(Upsert, connection, transaction);
+        await using var command = new NpgsqlCommand(UpsertSql, connection, transaction);
         command.Parameters.Add(new NpgsqlParameter<Guid[]>("ids", NpgsqlDbType.Array | NpgsqlDbType.Uuid) { TypedValue = batch.Select(r => r.Id).ToArray() });
         command.Parameters.Add(new NpgsqlParameter<string[]>("names", NpgsqlDbType.Array | NpgsqlDbType.Text) { TypedValue = batch.Select(r => r.Member.Name).ToArray() });
         command.Parameters.Add(new NpgsqlParameter<string[]>("phones", NpgsqlDbType.Array | NpgsqlDbType.Text) { TypedValue = batch.Select(r => r.Member.PhoneE164).ToArray() });
