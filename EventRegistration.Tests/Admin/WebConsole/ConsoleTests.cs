@@ -128,6 +128,13 @@ public sealed class ConsoleTests(BrowserApp app) : IClassFixture<BrowserApp>
         await Expect(page.Locator("#load-more")).ToBeHiddenAsync();
         await browser.ScreenshotAsync("console-attendees");
 
+        // The download is the API's CSV, byte for byte: its byte order mark kept for spreadsheets.
+        var download = await page.RunAndWaitForDownloadAsync(() => page.GetByRole(AriaRole.Button, new() { Name = "Download CSV" }).ClickAsync());
+        var bytes = await File.ReadAllBytesAsync((await download.PathAsync())!);
+        Assert.Equal(new byte[] { 0xEF, 0xBB, 0xBF }, bytes[..3]);
+        Assert.Contains("Lakshmi Narayanan", System.Text.Encoding.UTF8.GetString(bytes), StringComparison.Ordinal);
+        Assert.EndsWith(".csv", download.SuggestedFilename, StringComparison.Ordinal);
+
         // Search narrows the rows loaded; the status filter asks the API.
         await app.OrderOverHttpAsync(eventId, await app.CreateMemberAsync("+919800011122", "Zubin Shah"));
         await Expect(page.Locator("#attendees tbody tr")).ToHaveCountAsync(2, new() { Timeout = 20_000 });

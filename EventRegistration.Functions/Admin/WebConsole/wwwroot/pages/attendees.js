@@ -1,5 +1,5 @@
 import { api } from '../api.js';
-import { h, when, showError, clearMessage } from '../dom.js';
+import { h, when, showError, clearMessage, act } from '../dom.js';
 import { render, onLeave } from '../app.js';
 import { registrationActions } from './registrationActions.js';
 
@@ -58,6 +58,19 @@ export async function show(eventId, query) {
     draw();
   }
 
+  // The whole list (same status filter) as the API's spreadsheet-safe CSV, saved by the browser.
+  const download = h('button', { type: 'button', class: 'secondary', id: 'download-csv' }, 'Download CSV');
+  download.addEventListener('click', () => act(download, async () => {
+    const file = await api('GET', `events/${eventId}/attendees${status ? `?status=${encodeURIComponent(status)}` : ''}`,
+      { headers: { Accept: 'text/csv' }, blob: true });
+    const url = URL.createObjectURL(file);
+    const link = h('a', { href: url, download: `attendees-${event.title.replace(/[^\p{L}\p{N}]+/gu, '-')}.csv` });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+  }));
+
   more.addEventListener('click', async () => {
     more.disabled = true;
     try {
@@ -99,7 +112,7 @@ export async function show(eventId, query) {
     h('div', { class: 'two filters' },
       h('label', { class: 'field' }, h('span', {}, 'Search'), search),
       h('label', { class: 'field' }, h('span', {}, 'Status'), filter)),
-    summary,
+    h('div', { class: 'row' }, summary, download),
     h('div', { class: 'table-wrap' },
       h('table', { class: 'cards', id: 'attendees' },
         h('thead', {}, h('tr', {}, ['Name', 'WhatsApp', 'Status', 'Payment', 'Ticket', ''].map((t) => h('th', {}, t)))),
