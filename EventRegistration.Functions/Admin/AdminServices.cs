@@ -2,9 +2,12 @@ using EventRegistration.Functions.Admin.Access;
 using EventRegistration.Functions.Admin.Anomalies;
 using EventRegistration.Functions.Admin.Attendees;
 using EventRegistration.Functions.Admin.WebConsole;
+using EventRegistration.Functions.Admin.Cancellation;
 using EventRegistration.Functions.Admin.Events;
 using EventRegistration.Functions.Admin.Lookup;
 using EventRegistration.Functions.Admin.Members;
+using EventRegistration.Functions.Admin.Refunds;
+using EventRegistration.Functions.Admin.Resends;
 using EventRegistration.Functions.Infrastructure.Configuration;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -32,6 +35,9 @@ public static class AdminServices
         services.AddSingleton<Attendance.AttendanceHandler>();
         services.AddSingleton<ConsoleAssets>();
         services.AddSingleton<WhatsAppHold.SendingHoldHandler>();
+        services.AddSingleton<CancelEventHandler>();
+        services.AddSingleton<RefundRegistrationHandler>();
+        services.AddSingleton<ResendTicketHandler>();
         return services;
     }
 }

@@ -65,6 +65,7 @@ public sealed class ConfirmCheckoutHandler(
         ConfirmationOutcome.MemberAlreadyPaid => Problems.MemberAlreadyPaid(result.Registration!.Id),
         ConfirmationOutcome.AmountMismatch => Problems.AmountMismatch(result.Registration!.Id),
         ConfirmationOutcome.PaymentRefunded => Problems.PaymentRefunded(result.Registration!.Id),
+        ConfirmationOutcome.EventCancelled => Problems.PaymentForCancelledEvent(result.Registration!.Id),
         _ => Problems.OrderNotFound(),
     };
 

@@ -21,7 +21,8 @@ public sealed class LedgerPayment
 
 /// <summary>The event's seats as counted under its row lock.</summary>
 /// <param name="OtherLiveHolds">Live holds of other pending orders; read only when the decision needs them, else null.</param>
-public sealed record SeatFacts(Guid EventId, int? Capacity, int AttendeeCount, long? OtherLiveHolds);
+/// <param name="EventCancelled">The event was cancelled: it counts no more seats, whatever its capacity.</param>
+public sealed record SeatFacts(Guid EventId, int? Capacity, int AttendeeCount, long? OtherLiveHolds, bool EventCancelled = false);
 
 /// <summary>Everything the confirmation knows under its locks: the report, the registration, the event's seats, the ledger.</summary>
 /// <param name="PaymentOwner">The registration that already holds this payment id, if any.</param>
@@ -70,12 +71,14 @@ public static class Dispositions
     public const string FailedAttempt = "failed_attempt";
     public const string Observed = "observed";
     public const string RefundedBeforeCapture = "refunded_before_capture";
+    public const string EventCancelled = "event_cancelled";
 }
 
 public static class RefundReasons
 {
     public const string EventFull = "event_full";
     public const string AmountMismatch = "amount_mismatch";
+    public const string EventCancelled = "event_cancelled";
 }
 
 /// <summary>
@@ -163,6 +166,14 @@ public static class ConfirmationDecision
                 new Anomaly(AnomalyKind.AmountMismatch, mismatchDetail + " It is not counted and is refunded.", registration.EventId, registration.Id, report.PaymentId));
         }
 
+        if (seats.EventCancelled)
+        {
+            // The event was cancelled after the order was made: no seat is sold any more, and the
+            // money goes back, as for a full event (the cancellation's progress counts it).
+            return new ConfirmationDecisionResult(ConfirmationOutcome.EventCancelled, RegistrationChange.MarkRefundDue, RefundReasons.EventCancelled,
+                new PaymentRecord(Dispositions.EventCancelled, Owed(known), registration.Id), null);
+        }
+
         if (!HasSeat(seats, registration, facts.Now))
         {
             return new ConfirmationDecisionResult(ConfirmationOutcome.RefundDue, RegistrationChange.MarkRefundDue, RefundReasons.EventFull,
@@ -181,6 +192,7 @@ public static class ConfirmationDecision
     {
         "paid" => ConfirmationOutcome.AlreadyPaid,
         _ when registration.RefundReason == RefundReasons.AmountMismatch => ConfirmationOutcome.AmountMismatch,
+        _ when registration.RefundReason == RefundReasons.EventCancelled => ConfirmationOutcome.EventCancelled,
         _ => ConfirmationOutcome.RefundDue,
     };
 
@@ -229,6 +241,7 @@ public static class ConfirmationDecision
         Dispositions.AmountMismatch => ConfirmationOutcome.AmountMismatch,
         Dispositions.UnknownOrder => ConfirmationOutcome.UnknownOrder,
         Dispositions.RefundedBeforeCapture => ConfirmationOutcome.PaymentRefunded,
+        Dispositions.EventCancelled => ConfirmationOutcome.EventCancelled,
         // Applied to a registration that no longer holds it.
         _ => ConfirmationOutcome.PaymentUsedElsewhere,
     };

@@ -37,7 +37,7 @@ public sealed class PaymentConfirmation(
         select {RegistrationRow.Columns} from event_registrations where order_id = @OrderId for update;
         select id from event_registrations where payment_id = @PaymentId;
         select {LedgerPayment.Columns} from payments where payment_id = @PaymentId;
-        select e.id as event_id, e.capacity, e.attendee_count,
+        select e.id as event_id, e.capacity, e.attendee_count, e.status = 'cancelled' as event_cancelled,
                case when e.capacity is not null and e.attendee_count < e.capacity
                          and not (r.status = 'pending' and r.hold_expires_at > @Now)
                     then (select count(*) from event_registrations o
@@ -120,7 +120,7 @@ public sealed class PaymentConfirmation(
                 logger.LogWarning("Payment {PaymentId} for {RegistrationId} arrived for a full event; refund due", report.PaymentId, result.Registration!.Id);
                 break;
             case ConfirmationOutcome.PaymentUsedElsewhere or ConfirmationOutcome.MemberAlreadyPaid or ConfirmationOutcome.AmountMismatch
-                or ConfirmationOutcome.UnknownOrder or ConfirmationOutcome.PaymentRefunded:
+                or ConfirmationOutcome.UnknownOrder or ConfirmationOutcome.PaymentRefunded or ConfirmationOutcome.EventCancelled:
                 metrics.PaymentConflict(outcome);
                 logger.LogWarning("Payment {PaymentId} for order {OrderId} from {Source} not applied: {Outcome}", report.PaymentId, report.OrderId, source, outcome);
                 break;
@@ -146,7 +146,7 @@ public sealed class PaymentConfirmation(
             var known = await read.ReadSingleOrDefaultAsync<LedgerPayment>();
             var seats = await read.ReadSingleOrDefaultAsync<SeatRow>();
             facts = new ConfirmationFacts(report, registration,
-                seats is null ? null : new SeatFacts(seats.EventId, seats.Capacity, seats.AttendeeCount, seats.OtherLiveHolds),
+                seats is null ? null : new SeatFacts(seats.EventId, seats.Capacity, seats.AttendeeCount, seats.OtherLiveHolds, seats.EventCancelled),
                 owner, known, now);
         }
 
@@ -207,6 +207,7 @@ public sealed class PaymentConfirmation(
         public int? Capacity { get; init; }
         public int AttendeeCount { get; init; }
         public long? OtherLiveHolds { get; init; }
+        public bool EventCancelled { get; init; }
     }
 
     public static string SourceName(ConfirmationSource source) => source switch

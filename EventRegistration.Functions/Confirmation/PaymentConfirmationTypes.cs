@@ -32,6 +32,8 @@ public enum ConfirmationOutcome
     UnknownOrder,
     /// <summary>The ledger knows the payment was refunded (in whole or part) before this capture report; it pays for nothing.</summary>
     PaymentRefunded,
+    /// <summary>The event was cancelled before this payment came: recorded, the registration is refund_due, the money goes back.</summary>
+    EventCancelled,
 }
 
 /// <summary>A registration as stored; column names map with underscores.</summary>
@@ -69,6 +71,7 @@ public static class ConfirmationOutcomes
         ConfirmationOutcome.AmountMismatch => "amount_mismatch",
         ConfirmationOutcome.PaymentRefunded => "payment_refunded",
         ConfirmationOutcome.UnknownOrder => "unknown_order",
+        ConfirmationOutcome.EventCancelled => "event_cancelled",
         _ => throw new ArgumentOutOfRangeException(nameof(outcome), outcome, null),
     };
 }

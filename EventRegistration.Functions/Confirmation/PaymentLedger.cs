@@ -94,6 +94,98 @@ public sealed class PaymentLedger(Database database, TimeProvider clock, ILogger
          where payment_id = @PaymentId and refund_id = @RefundId and refund_status in ('due', 'requested')
         """;
 
+    /// <summary>Paid registrations of cancelled events whose payment owes nothing yet, in payment id order (the order their locks are taken in).</summary>
+    private const string FindOwedByCancellation = """
+        select p.payment_id from payments p
+          join event_registrations r on r.id = p.registration_id and r.payment_id = p.payment_id
+          join events e on e.id = r.event_id
+         where e.status = 'cancelled' and (@EventId::uuid is null or e.id = @EventId)
+           and r.status = 'paid' and p.disposition = 'applied'
+           and (p.refund_status is null or p.refund_status = 'partial')
+           and p.payment_id > @After
+         order by p.payment_id
+         limit @Limit
+        """;
+
+    /// <summary>
+    /// Each payment's lock, in the order given (payment id order; this is the only statement that
+    /// takes several, so two sweeps cannot deadlock, and nothing here waits on an event row).
+    /// </summary>
+    private const string LockPayments = "select pg_advisory_xact_lock(hashtextextended(id, 0)) from unnest(@Ids::text[]) as id";
+
+    /// <summary>Rechecked under the locks: what was paid and is not yet owed back becomes due for the whole remaining balance.</summary>
+    private const string OweForCancellation = """
+        update payments p set refund_status = 'due', refund_last_error = null, updated_at = @Now
+          from event_registrations r, events e
+         where p.payment_id = any(@Ids) and r.id = p.registration_id and r.payment_id = p.payment_id and e.id = r.event_id
+           and e.status = 'cancelled' and r.status = 'paid' and p.disposition = 'applied'
+           and (p.refund_status is null or p.refund_status = 'partial')
+        """;
+
+    /// <summary>An operator's refund of one paid registration: due for the whole remaining balance, if nothing is owed yet.</summary>
+    private const string OweOne = """
+        update payments set refund_status = 'due', refund_last_error = null, updated_at = @Now
+         where payment_id = @PaymentId and disposition = 'applied' and (refund_status is null or refund_status = 'partial')
+        """;
+
+    /// <summary>
+    /// A cancelled event refunds every paid registration: each payment is made <c>due</c> under its
+    /// own lock (as every other ledger write takes it), and the reconciliation's refund step requests
+    /// it from Razorpay with the payment's idempotency key. The registration stays <c>paid</c> until
+    /// Razorpay reports the whole amount back (<see cref="RecordRefundProcessedAsync"/> then releases
+    /// the seat), so no seat is freed on a promise. Idempotent; run by the cancellation itself and by
+    /// every reconciliation, which finishes what a cancellation cut short.
+    /// </summary>
+    /// <param name="eventId">One event, or null for every cancelled event.</param>
+    /// <returns>How many payments became due.</returns>
+    public async Task<int> OweRefundsOfCancelledEventsAsync(Guid? eventId, int batchSize, int maxPayments, CancellationToken cancellationToken)
+    {
+        var owed = 0;
+        var after = "";
+        for (var seen = 0; seen < maxPayments;)
+        {
+            var batch = await database.RunAsync("ledger_find_cancelled", async connection =>
+                (await connection.QueryAsync<string>(new CommandDefinition(FindOwedByCancellation,
+                    new { EventId = eventId, After = after, Limit = Math.Min(batchSize, maxPayments - seen) }, cancellationToken: cancellationToken))).ToArray(),
+                cancellationToken);
+            if (batch.Length == 0)
+            {
+                break;
+            }
+
+            Array.Sort(batch, StringComparer.Ordinal);
+            owed += await database.InTransactionAsync("ledger_owe_cancelled", async (connection, transaction) =>
+            {
+                await connection.ExecuteAsync(LockPayments, new { Ids = batch }, transaction);
+                return await connection.ExecuteAsync(OweForCancellation, new { Ids = batch, Now = clock.GetUtcNow().UtcDateTime }, transaction);
+            }, cancellationToken);
+            seen += batch.Length;
+            after = batch[^1];
+        }
+
+        if (owed > 0)
+        {
+            logger.LogInformation("{Owed} payments of cancelled events are now due for refund", owed);
+        }
+
+        return owed;
+    }
+
+    /// <summary>
+    /// Makes one applied payment's refund due, inside the caller's transaction, after taking the
+    /// payment's lock (the caller takes nothing before it but may lock the registration after).
+    /// </summary>
+    /// <returns>The payment as the ledger held it before, or null when it has no record.</returns>
+    public static async Task<LedgerPayment?> LockAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string paymentId)
+    {
+        await connection.ExecuteAsync(LockPayment, new { PaymentId = paymentId }, transaction);
+        return await connection.QuerySingleOrDefaultAsync<LedgerPayment>(ReadPayment, new { PaymentId = paymentId }, transaction);
+    }
+
+    /// <returns>False when the payment is not applied or already owes a refund (nothing written).</returns>
+    public static async Task<bool> OweRefundAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string paymentId, DateTime now) =>
+        await connection.ExecuteAsync(OweOne, new { PaymentId = paymentId, Now = now }, transaction) == 1;
+
     /// <returns>"failed_attempt_recorded", or "duplicate" when this attempt was already known (or is captured).</returns>
     public Task<string> RecordFailedAttemptAsync(RazorpayPayment payment, string source, CancellationToken cancellationToken) =>
         database.InTransactionAsync("record_failed_attempt", async (connection, transaction) =>

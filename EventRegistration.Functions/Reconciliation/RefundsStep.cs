@@ -11,8 +11,10 @@ using Microsoft.Extensions.Options;
 namespace EventRegistration.Functions.Reconciliation;
 
 /// <summary>
-/// Step 4: refunds. A payment whose refund is <c>due</c> (paid for a full event, or a member's
-/// second payment) is refunded in full with an <c>X-Refund-Idempotency</c> key derived from the
+/// Step 4: refunds. Paid registrations of a cancelled event whose refund is not yet owed are made
+/// due first (the cancellation does it itself; this finishes one cut short). A payment whose refund
+/// is <c>due</c> (paid for a full or cancelled event, a member's second payment, an operator's
+/// refund) is refunded in full with an <c>X-Refund-Idempotency</c> key derived from the
 /// payment id and a body built only from stored data, so a repeat (after a lost answer or a 409
 /// "still processing") is the same request and never a second refund. It is then
 /// <c>requested</c>, which no run requests again. The <c>refund.processed</c> webhook completes
@@ -67,6 +69,13 @@ public sealed class RefundsStep(
 
     public async Task RunAsync(StepTally tally, CancellationToken cancellationToken)
     {
+        // A cancellation makes its payments due itself; this finishes one that was cut short (database only).
+        var owed = await ledger.OweRefundsOfCancelledEventsAsync(null, options.Value.BatchSize, options.Value.BatchSize, cancellationToken);
+        if (owed > 0)
+        {
+            tally.Add("owed_for_cancelled_events", owed);
+        }
+
         if (await RequestDueAsync(tally, cancellationToken))
         {
             await CheckRequestedAsync(tally, cancellationToken);

@@ -15,12 +15,24 @@ public sealed class TicketDelivery
     public string? LastError { get; init; }
     public Guid EventId { get; init; }
     public string RegistrationStatus { get; init; } = "";
+    public string EventStatus { get; init; } = "";
     public string MemberName { get; init; } = "";
     public string PhoneE164 { get; init; } = "";
     public string EventTitle { get; init; } = "";
     public DateTime EventStartsAt { get; init; }
 
     public bool IsFinished => Status is "sent" or "failed";
+}
+
+/// <summary>A delivery as a resend sees it, under its row lock.</summary>
+public sealed class ResendableDelivery
+{
+    public string Status { get; init; } = "";
+    public int Attempts { get; init; }
+    public string? Wamid { get; init; }
+    public string? LastError { get; init; }
+    public string RegistrationStatus { get; init; } = "";
+    public string EventStatus { get; init; } = "";
 }
 
 /// <summary>A ticket WhatsApp accepted that has not been reported delivered.</summary>
@@ -36,7 +48,7 @@ public sealed class TicketDeliveries(Database database)
 {
     private const string Read = """
         select d.registration_id, d.status, d.attempts, d.last_attempt_at, d.next_attempt_at, d.last_error,
-               r.event_id, r.status as registration_status,
+               r.event_id, r.status as registration_status, e.status as event_status,
                m.name as member_name, m.phone_e164, e.title as event_title, e.starts_at as event_starts_at
           from ticket_deliveries d
           join event_registrations r on r.id = d.registration_id
@@ -162,6 +174,46 @@ public sealed class TicketDeliveries(Database database)
          where registration_id = @RegistrationId and undelivered_reported_at is null
            and delivered_at is null and read_at is null
         """;
+
+    /// <summary>The delivery of a registration, locked, with what decides whether it may be sent again.</summary>
+    private const string LockForResend = """
+        select d.status, d.attempts, d.wamid, d.last_error, r.status as registration_status, e.status as event_status
+          from ticket_deliveries d
+          join event_registrations r on r.id = d.registration_id
+          join events e on e.id = r.event_id
+         where d.registration_id = @RegistrationId
+           for update of d
+        """;
+
+    /// <summary>
+    /// An explicit new delivery of a finished ticket: back to <c>queued</c> with a fresh count of
+    /// attempts, and the receipt of the message it replaces cleared (that message's statuses stay in
+    /// <c>whatsapp_statuses</c>; the resend's record keeps its wamid). Only from <c>sent</c> or
+    /// <c>failed</c> with the attempts the caller read under the row lock.
+    /// </summary>
+    private const string ReopenForResend = """
+        update ticket_deliveries
+           set status = 'queued', attempts = 0, next_attempt_at = null, last_error = null, wamid = null, sent_at = null,
+               whatsapp_status = null, whatsapp_sent_at = null, delivered_at = null, read_at = null, whatsapp_failed_at = null,
+               whatsapp_error_code = null, whatsapp_error = null, undelivered_reported_at = null, updated_at = @Now
+         where registration_id = @RegistrationId and status = @ExpectedStatus and attempts = @ExpectedAttempts
+           and status in ('sent', 'failed')
+        """;
+
+    /// <returns>The delivery as it stands, locked until the caller's transaction ends; null when the registration has none.</returns>
+    public static Task<ResendableDelivery?> LockForResendAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, Guid registrationId) =>
+        connection.QuerySingleOrDefaultAsync<ResendableDelivery>(LockForResend, new { RegistrationId = registrationId }, transaction);
+
+    /// <returns>False when the delivery is no longer as the caller read it.</returns>
+    public static async Task<bool> ReopenForResendAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, Guid registrationId,
+        ResendableDelivery seen, DateTime now) =>
+        await connection.ExecuteAsync(ReopenForResend, new
+        {
+            RegistrationId = registrationId,
+            ExpectedStatus = seen.Status,
+            ExpectedAttempts = seen.Attempts,
+            Now = now,
+        }, transaction) == 1;
 
     /// <returns>The ticket the wamid belongs to, or null when no ticket carries it.</returns>
     public static async Task<(Guid RegistrationId, Guid EventId)?> RecordStatusAsync(NpgsqlConnection connection, NpgsqlTransaction transaction,

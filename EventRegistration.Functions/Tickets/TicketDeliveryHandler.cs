@@ -136,6 +136,12 @@ public sealed class TicketDeliveryHandler(
             return await GiveUpAsync(delivery, $"registration is {delivery.RegistrationStatus}, not paid: no ticket");
         }
 
+        if (delivery.EventStatus == "cancelled")
+        {
+            // Its refund is under way; a ticket now would only be revoked at the door.
+            return await GiveUpAsync(delivery, "the event is cancelled: no ticket");
+        }
+
         if (!IsPossibleE164(delivery.PhoneE164))
         {
             return await GiveUpAsync(delivery, "invalid_recipient: the member's phone number is not a possible E.164 number");

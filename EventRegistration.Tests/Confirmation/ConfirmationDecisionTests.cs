@@ -19,7 +19,10 @@ public sealed class ConfirmationDecisionTests
         AmountPaise = Price, Currency = "INR", HoldExpiresAt = status == "pending" ? Now.AddMinutes(holdMinutes) : null, RefundReason = refundReason,
     };
 
-    private static SeatFacts Seats(int? capacity = 100, int attendees = 0, long? otherHolds = null) => new(EventId, capacity, attendees, otherHolds);
+    private static SeatFacts Seats(int? capacity = 100, int attendees = 0, long? otherHolds = null, bool cancelled = false) =>
+        new(EventId, capacity, attendees, otherHolds, cancelled);
+
+    private static SeatFacts Cancelled => Seats(cancelled: true);
 
     private static LedgerPayment Known(string disposition, long? amount = Price, string? refundStatus = null, long refunded = 0, Guid? registrationId = null) => new()
     {
@@ -78,6 +81,18 @@ public sealed class ConfirmationDecisionTests
         { "a checkout after the whole refund pays for nothing", () => Decide(Checkout, Registration(), known: Known("observed", amount: null, refundStatus: "processed", refunded: Price)), "PaymentRefunded None refunded_before_capture/processed capture_after_refund" },
         { "a capture after a part refund pays for nothing and owes the rest", () => Decide(Webhook(), Registration(), known: Known("observed", refundStatus: "partial", refunded: Price / 2)), "PaymentRefunded None refunded_before_capture/due capture_after_refund" },
         { "the refunded capture reported again writes nothing", () => Decide(Checkout, Registration(), known: Known("refunded_before_capture", refundStatus: "processed", refunded: Price, registrationId: RegistrationId)), "PaymentRefunded None -/- -" },
+
+        // A cancelled event: a late payment is recorded and refunded, as for a full event.
+        { "a live hold of a cancelled event is refunded, not paid", () => Decide(Checkout, Registration(), Cancelled), "EventCancelled MarkRefundDue event_cancelled/due -" },
+        { "a webhook's capture for a cancelled event is refunded", () => Decide(Webhook(), Registration(), Cancelled), "EventCancelled MarkRefundDue event_cancelled/due -" },
+        { "a cancelled event with free seats and no capacity sells none", () => Decide(Checkout, Registration(holdMinutes: -1), Seats(capacity: null, cancelled: true)), "EventCancelled MarkRefundDue event_cancelled/due -" },
+        { "an order the cancellation closed is refunded when its payment comes", () => Decide(Webhook(), Registration("cancelled"), Cancelled), "EventCancelled MarkRefundDue event_cancelled/due -" },
+        { "a capture for a cancelled event after a failed attempt is refunded", () => Decide(Webhook(), Registration(), Cancelled, known: Known("failed_attempt")), "EventCancelled MarkRefundDue event_cancelled/due -" },
+        { "the late payment of a cancelled event reported again writes nothing", () => Decide(Checkout, Registration("refund_due", Pay, refundReason: "event_cancelled"), Cancelled), "EventCancelled None -/- -" },
+        { "its ledger entry met under another report writes nothing", () => Decide(Webhook(), Registration(), Cancelled, known: Known("event_cancelled", refundStatus: "requested", registrationId: RegistrationId)), "EventCancelled None -/- -" },
+        { "a payment paid before the cancellation, replayed, stays paid (its refund is the cancellation's)", () => Decide(Checkout, Registration("paid", Pay), Cancelled), "AlreadyPaid None -/- -" },
+        { "a second payment of a paid member of a cancelled event is a duplicate", () => Decide(Webhook(), Registration("paid", "pay_TOtherPayment01"), Cancelled), "MemberAlreadyPaid None duplicate/due -" },
+        { "a wrong amount for a cancelled event is still told to an operator", () => Decide(Webhook(amount: 100), Registration(), Cancelled), "AmountMismatch MarkRefundDue amount_mismatch/due amount_mismatch" },
     };
 
     [Theory]

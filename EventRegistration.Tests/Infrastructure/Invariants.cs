@@ -106,11 +106,11 @@ public static class Invariants
         Assert.Empty(strayApplied);
 
         // Still owed: a payment that pays for no seat (full event, second payment, wrong amount, refunded
-        // before its capture) is refunded in whole, or its refund is due, requested or failed for an
+        // before its capture, an event cancelled before it came) is refunded in whole, or its refund is due, requested or failed for an
         // operator — never forgotten, and a part refund does not settle it.
         var owedButForgotten = await connection.QueryAsync<string>("""
             select payment_id from payments
-             where disposition in ('event_full', 'duplicate', 'amount_mismatch', 'refunded_before_capture')
+             where disposition in ('event_full', 'duplicate', 'amount_mismatch', 'refunded_before_capture', 'event_cancelled')
                and coalesce(refund_status, 'none') not in ('due', 'requested', 'failed', 'processed')
             """);
         Assert.Empty(owedButForgotten);

@@ -10,7 +10,7 @@ using Microsoft.Extensions.Options;
 namespace EventRegistration.Functions.Admin.Events;
 
 /// <summary>
-/// /api/admin/events: create (POST), change (PUT …/{eventId}) and list (GET) events, for organisers.
+/// /api/admin/events: create (POST), change (PUT …/{eventId}), list (GET) and read one (GET …/{eventId}) event, for organisers.
 /// Anonymous at the host: <see cref="AdminAccess"/> decides who may call, in one place.
 /// </summary>
 public sealed class AdminEventsFunction(
@@ -74,6 +74,26 @@ public sealed class AdminEventsFunction(
         var cancellationToken = request.HttpContext.RequestAborted;
         return await HttpFailures.GuardAsync(logger, nameof(AdminListEvents),
             async () => ApiResult.Ok(new { events = await handler.ListAsync(cancellationToken) }));
+    }
+
+    [Function(nameof(AdminGetEvent))]
+    public async Task<IActionResult> AdminGetEvent(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "admin/events/{eventId}")] HttpRequest request,
+        string eventId)
+    {
+        if (AdminHttp.Refusal(access, request, AdminRole.Organiser, out _) is { } refusal)
+        {
+            return refusal;
+        }
+
+        if (!Guid.TryParse(eventId, out var id))
+        {
+            return Problems.InvalidField("eventId", "'eventId' in the route must be a UUID.");
+        }
+
+        var cancellationToken = request.HttpContext.RequestAborted;
+        return await HttpFailures.GuardAsync(logger, nameof(AdminGetEvent), async () =>
+            await handler.GetAsync(id, cancellationToken) is { } found ? ApiResult.Ok(found) : Problems.EventNotFound());
     }
 
     private async Task<(EventInput? Input, ApiResult? Problem)> ReadAsync(HttpRequest request, CancellationToken cancellationToken)

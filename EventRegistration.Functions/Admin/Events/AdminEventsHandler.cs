@@ -13,7 +13,8 @@ namespace EventRegistration.Functions.Admin.Events;
 /// </summary>
 public sealed class AdminEventsHandler(Database database, TimeProvider clock)
 {
-    private const string Columns = "id, title, starts_at, time_zone, venue, capacity, price_paise, currency, status, attendee_count";
+    private const string Columns =
+        "id, title, starts_at, time_zone, venue, capacity, price_paise, currency, status, attendee_count, cancelled_at, cancel_reason, cancelled_by";
 
     private const string Insert = """
         insert into events (id, title, starts_at, time_zone, venue, capacity, price_paise, currency, status)
@@ -38,7 +39,26 @@ public sealed class AdminEventsHandler(Database database, TimeProvider clock)
                (select count(*) from event_registrations r
                  where r.event_id = e.id and r.status = 'pending' and r.hold_expires_at > @Now) as held
           from events e
+         where @Id::uuid is null or e.id = @Id
          order by starts_at desc, id
+        """;
+
+    /// <summary>
+    /// The refunds of cancelled events, by ledger state. Counted over the payments that paid for a
+    /// seat and those that came after the cancellation; others (a full event's, a second payment) are
+    /// refunded on their own account.
+    /// </summary>
+    private const string RefundProgress = """
+        select r.event_id,
+               count(*) filter (where r.status = 'paid' and p.disposition = 'applied'
+                                  and (p.refund_status is null or p.refund_status = 'partial')) as not_yet_due,
+               count(*) filter (where p.refund_status = 'due') as due,
+               count(*) filter (where p.refund_status = 'requested') as requested,
+               count(*) filter (where p.refund_status = 'processed') as processed,
+               count(*) filter (where p.refund_status = 'failed') as failed
+          from payments p join event_registrations r on r.id = p.registration_id
+         where r.event_id = any(@EventIds) and p.disposition in ('applied', 'event_cancelled')
+         group by r.event_id
         """;
 
     public Task<EventChangeOutcome> CreateAsync(AdminActor actor, EventInput input, CancellationToken cancellationToken) =>
@@ -82,12 +102,25 @@ public sealed class AdminEventsHandler(Database database, TimeProvider clock)
             return new EventChangeOutcome.Updated(after);
         }, cancellationToken);
 
-    public async Task<IReadOnlyList<AdminEvent>> ListAsync(CancellationToken cancellationToken)
+    public Task<IReadOnlyList<AdminEvent>> ListAsync(CancellationToken cancellationToken) => ReadAsync(null, cancellationToken);
+
+    public async Task<AdminEvent?> GetAsync(Guid id, CancellationToken cancellationToken) => (await ReadAsync(id, cancellationToken)).SingleOrDefault();
+
+    /// <summary>Events with their seats and, for cancelled ones, their refunds, read in one snapshot.</summary>
+    private async Task<IReadOnlyList<AdminEvent>> ReadAsync(Guid? id, CancellationToken cancellationToken)
     {
         await using var connection = await database.DataSource.OpenConnectionAsync(cancellationToken);
-        var rows = await connection.QueryAsync<EventRow>(new CommandDefinition(
-            List, new { Now = clock.GetUtcNow().UtcDateTime }, cancellationToken: cancellationToken));
-        return rows.Select(r => Show(r, r.Held)).ToList();
+        await using var transaction = await connection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, cancellationToken);
+        var rows = (await connection.QueryAsync<EventRow>(new CommandDefinition(
+            List, new { Id = id, Now = clock.GetUtcNow().UtcDateTime }, transaction, cancellationToken: cancellationToken))).ToList();
+        var cancelled = rows.Where(r => r.Status == "cancelled").Select(r => r.Id).ToArray();
+        var progress = cancelled.Length == 0
+            ? new Dictionary<Guid, CancellationRefunds>()
+            : (await connection.QueryAsync<RefundProgressRow>(new CommandDefinition(
+                RefundProgress, new { EventIds = cancelled }, transaction, cancellationToken: cancellationToken)))
+                .ToDictionary(p => p.EventId, p => new CancellationRefunds(p.NotYetDue, p.Due, p.Requested, p.Processed, p.Failed));
+        await transaction.CommitAsync(cancellationToken);
+        return rows.Select(r => Show(r, r.Held, progress.GetValueOrDefault(r.Id))).ToList();
     }
 
     private static object Parameters(Guid id, EventInput input) => new
@@ -106,13 +139,27 @@ public sealed class AdminEventsHandler(Database database, TimeProvider clock)
     private static Task<EventRow?> LockAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, Guid id) =>
         connection.QuerySingleOrDefaultAsync<EventRow>(LockEvent, new { Id = id }, transaction);
 
-    private static AdminEvent Show(EventRow row, long held)
+    private static AdminEvent Show(EventRow row, long held, CancellationRefunds? refunds = null)
     {
         var zone = TimeZoneInfo.TryFindSystemTimeZoneById(row.TimeZone, out var found) ? found : TimeZoneInfo.Utc;
         var startsAt = TimeZoneInfo.ConvertTime(new DateTimeOffset(DateTime.SpecifyKind(row.StartsAt, DateTimeKind.Utc)), zone);
         long? free = row.Capacity is { } capacity ? Math.Max(0, capacity - row.AttendeeCount - held) : null;
+        var cancellation = row.Status == "cancelled"
+            ? new EventCancellation(row.CancelledAt is { } at ? DateTime.SpecifyKind(at, DateTimeKind.Utc) : null, row.CancelReason, row.CancelledBy,
+                refunds ?? CancellationRefunds.None)
+            : null;
         return new AdminEvent(row.Id, row.Title, startsAt, row.TimeZone, row.Venue, row.Capacity, row.PricePaise, row.Currency,
-            row.Status, row.AttendeeCount, held, free);
+            row.Status, row.AttendeeCount, row.Status == "cancelled" ? 0 : held, row.Status == "cancelled" ? 0 : free, cancellation);
+    }
+
+    private sealed class RefundProgressRow
+    {
+        public Guid EventId { get; init; }
+        public long NotYetDue { get; init; }
+        public long Due { get; init; }
+        public long Requested { get; init; }
+        public long Processed { get; init; }
+        public long Failed { get; init; }
     }
 
     private sealed class EventRow
@@ -128,5 +175,8 @@ public sealed class AdminEventsHandler(Database database, TimeProvider clock)
         public string Status { get; init; } = "";
         public int AttendeeCount { get; init; }
         public long Held { get; init; }
+        public DateTime? CancelledAt { get; init; }
+        public string? CancelReason { get; init; }
+        public string? CancelledBy { get; init; }
     }
 }

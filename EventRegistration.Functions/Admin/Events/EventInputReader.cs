@@ -104,7 +104,8 @@ public static partial class EventInputReader
         if (status == "cancelled")
         {
             // Cancelling refunds every paid registration through the ledger: an action of its own, not a field edit.
-            problem = Problems.InvalidField("status", "'status' cannot be set to cancelled here: cancelling an event refunds its payments and is a separate action.");
+            problem = Problems.InvalidField("status",
+                "'status' cannot be set to cancelled here: cancelling an event refunds its payments; POST /api/admin/events/{eventId}/cancel with a 'reason' does it.");
             return null;
         }
 

@@ -66,6 +66,11 @@ public sealed class RegistrationLookupHandler(Database database)
           from anomalies where registration_id = @Id or payment_id = any(@PaymentIds)
         """;
 
+    /// <summary>What operators did to this registration (a refund asked for, a ticket resent), from the audit: who, why, what it changed.</summary>
+    private const string AdminActions = """
+        select action, actor, after::text as after, at from admin_audit where entity_id = @IdText order by id
+        """;
+
     public async Task<RegistrationHistory?> FindAsync(LookupKey key, string value, CancellationToken cancellationToken)
     {
         await using var connection = await database.DataSource.OpenConnectionAsync(cancellationToken);
@@ -152,9 +157,26 @@ public sealed class RegistrationLookupHandler(Database database)
             }));
         }
 
+        foreach (var a in await connection.QueryAsync(AdminActions, new { IdText = id.Value.ToString() }, transaction))
+        {
+            history.Add(new((DateTime)a.at, AdminActionName((string)a.action), new
+            {
+                actor = (string)a.actor,
+                change = a.after is string after ? System.Text.Json.JsonDocument.Parse(after).RootElement.Clone() : (object?)null,
+            }));
+        }
+
         await transaction.CommitAsync(cancellationToken);
-        // A stable order for equal times: the order in which the entries were gathered (order, payment, refund, ticket, anomaly).
+        // A stable order for equal times: the order in which the entries were gathered (order, payment, refund, ticket, anomaly, admin action).
         return new RegistrationHistory((Guid)r.id, (Guid)r.event_id, (Guid)r.member_id, (string)r.status, (string?)r.order_id,
             (string?)r.payment_id, (long)r.amount_paise, (string)r.currency, history.OrderBy(h => h.At).ToList());
     }
+
+    /// <summary>The history's name for an admin action on a registration.</summary>
+    private static string AdminActionName(string action) => action switch
+    {
+        "registration.refund" => "refund_asked_by_operator",
+        "ticket.resend" => "ticket_resend",
+        _ => action.Replace('.', '_'),
+    };
 }

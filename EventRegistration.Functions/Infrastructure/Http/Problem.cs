@@ -45,6 +45,8 @@ public static class Problems
         Make(409, "amount-mismatch", "Amount mismatch", "The payment's amount or currency differs from the order's; it is not counted as paid, is refunded, and an operator is told.", "razorpay_payment_id", registrationId);
     public static ApiResult PaymentRefunded(Guid registrationId) =>
         Make(409, "payment-refunded", "Payment refunded", "This payment was refunded before it was confirmed; it does not pay for the registration, and an operator is told.", "razorpay_payment_id", registrationId);
+    public static ApiResult PaymentForCancelledEvent(Guid registrationId) =>
+        Make(409, "event-cancelled", "Event cancelled", "The event was cancelled; this payment is recorded and will be refunded.", "razorpay_payment_id", registrationId);
     public static ApiResult ValueRefused() =>
         Make(422, "value-refused", "Value refused", "The request is well formed, but the database refuses a value it carries or led to; sending it again will not help.");
     public static ApiResult PaymentProviderFailed(string detail) => Make(502, "payment-provider-failed", "Payment provider failed", detail);
@@ -67,6 +69,13 @@ public static class Problems
         Make(413, "import-too-many-rows", "Too many rows", $"The file holds more than {limit} members; split it into files of at most {limit} rows. Nothing was imported.");
     public static ApiResult SendingNotHeld() =>
         Make(409, "sending-not-held", "Sending not on hold", "WhatsApp ticket sending is not on hold; nothing was released.");
+    public static ApiResult RegistrationNotRefundable(string status, string why) =>
+        Make(409, "registration-not-refundable", "Registration not refundable", $"This registration ({status}) cannot be refunded: {why}.", "registrationId");
+
+    public static ApiResult TicketNotResendable(string why) =>
+        Make(409, "ticket-not-resendable", "Ticket not resendable", $"The ticket cannot be sent again: {why}.", "registrationId");
+    public static ApiResult IdempotencyKeyReused(string header) =>
+        Make(409, "idempotency-key-reused", "Idempotency key reused", $"This '{header}' was used for another request on this registration; use a new key for a new request.", header);
 
     public static ApiResult RegistrationNotFound(string field) => Make(404, "registration-not-found", "Registration not found", "No registration matches this id.", field);
 

@@ -3,7 +3,8 @@ import { h, showError, clearMessage } from '../dom.js';
 // Asks for a reason (required) in a modal dialog and runs the action with it. The dialog stays
 // open on a failure, so a retry is the same request (the same idempotency key, for instance).
 export function withReason({ title, explain, confirm, danger = false, action }) {
-  const reason = h('textarea', { name: 'reason', id: 'reason', required: true, maxlength: 2000 });
+  // Not 'required': the browser's own bubble would stop the form before the page can say why.
+  const reason = h('textarea', { name: 'reason', id: 'reason', maxlength: 500 });
   const submit = h('button', { type: 'submit', class: danger ? 'danger' : null }, confirm);
   const cancel = h('button', { type: 'button', class: 'secondary' }, 'Back');
   const problem = h('p', { class: 'dialog-error', role: 'alert', hidden: true });
