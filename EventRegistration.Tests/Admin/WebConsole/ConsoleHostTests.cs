@@ -72,10 +72,12 @@ public sealed class ConsoleHostTests(BrowserApp app) : IClassFixture<BrowserApp>
         await using var browser = await app.OpenAsync(nameof(An_organiser_signs_in_with_the_admin_key_and_sees_the_events_with_their_seats));
         var page = browser.Page;
         await page.GotoAsync("/api/console/");
+        await Assertions.Expect(page.Locator("#nav")).ToBeHiddenAsync();
         await page.GetByLabel("Admin key").FillAsync(AdminKeys.Organiser);
         await browser.ScreenshotAsync("console-sign-in");
         await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
 
+        await Assertions.Expect(page.Locator("#nav")).ToBeVisibleAsync();
         var card = page.Locator("#events li").First;
         await Assertions.Expect(card).ToContainTextAsync("Test event");
         await Assertions.Expect(card).ToContainTextAsync("0 paid · 0 held · 40 free of 40");

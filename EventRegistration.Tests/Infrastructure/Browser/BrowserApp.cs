@@ -51,7 +51,10 @@ public class BrowserApp : TestApp
             ExtraHTTPHeaders = headers,
         });
         var page = await context.NewPageAsync();
-        page.SetDefaultTimeout(15_000);
+        // Waits, not timings: a whole suite on a shared two-core machine can take seconds to answer
+        // a page, and an expectation should fail only when the thing never happens.
+        page.SetDefaultTimeout(20_000);
+        Assertions.SetDefaultExpectTimeout(20_000);
         return new BrowserPage(testName, context, page);
     }
 

@@ -53,7 +53,7 @@ async function toError(response) {
 }
 
 // path: relative to /api/admin/, e.g. "events" or "events/…/attendees?limit=50".
-export async function api(method, path, { json, body, contentType, headers = {}, useKey = true } = {}) {
+export async function api(method, path, { json, body, contentType, headers = {}, useKey = true, blob = false } = {}) {
   const init = { method, headers: { Accept: 'application/json', ...headers }, credentials: 'same-origin' };
   const key = credentials.key;
   if (useKey && key) init.headers['X-Admin-Key'] = key;
@@ -73,6 +73,8 @@ export async function api(method, path, { json, body, contentType, headers = {},
   }
   if (!response.ok) throw await toError(response);
   if (response.status === 204) return null;
+  // A file to save: its bytes as they came (text() would drop a CSV's byte order mark).
+  if (blob) return response.blob();
   const type = response.headers.get('content-type') || '';
   return type.includes('json') ? response.json() : response.text();
 }

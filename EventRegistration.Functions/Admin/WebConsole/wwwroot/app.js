@@ -2,19 +2,35 @@
 import { api, credentials, ApiError } from './api.js';
 import { h, showError, clearMessage, showPending, act } from './dom.js';
 import * as events from './pages/events.js';
+import * as attendees from './pages/attendees.js';
+import * as lookup from './pages/lookup.js';
+import * as anomalies from './pages/anomalies.js';
+import * as members from './pages/members.js';
 
+// #/path?query → the page; each gets the path's captures, then the query string.
 const routes = [
   [/^#\/events$/, () => events.list()],
   [/^#\/events\/new$/, () => events.edit(null)],
   [/^#\/events\/([0-9a-f-]{36})\/edit$/, (id) => events.edit(id)],
+  [/^#\/events\/([0-9a-f-]{36})\/attendees$/, (id, query) => attendees.show(id, query)],
+  [/^#\/lookup$/, (query) => lookup.show(query)],
+  [/^#\/anomalies$/, (query) => anomalies.show(query)],
+  [/^#\/members$/, () => members.show()],
 ];
+
+let leaving = [];
+
+// What a page must stop when another is shown (a refresh timer, for instance).
+export function onLeave(cleanup) {
+  leaving.push(cleanup);
+}
 
 let signedIn = false;
 
 function main() { return document.getElementById('main'); }
 
 export function render(...nodes) {
-  main().replaceChildren(...nodes);
+  main().replaceChildren(...nodes.filter((n) => n !== null && n !== undefined && n !== false));
 }
 
 function signInPage(reason) {
@@ -43,16 +59,20 @@ function signInPage(reason) {
 }
 
 async function show() {
+  for (const cleanup of leaving) cleanup();
+  leaving = [];
+  for (const dialog of document.querySelectorAll('dialog')) dialog.remove();
   clearMessage();
   showPending();
   document.getElementById('nav').hidden = !signedIn;
   if (!signedIn) return;
   const hash = location.hash || '#/events';
+  const [path, query = ''] = hash.split('?');
   for (const [pattern, page] of routes) {
-    const match = hash.split('?')[0].match(pattern);
+    const match = path.match(pattern);
     if (match) {
       try {
-        await page(...match.slice(1));
+        await page(...match.slice(1), query);
       } catch (error) {
         if (error instanceof ApiError && error.status === 401) {
           signedIn = false;

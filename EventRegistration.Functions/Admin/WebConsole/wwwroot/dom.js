@@ -19,6 +19,9 @@ export function h(tag, attributes = {}, ...children) {
 const message = () => document.getElementById('message');
 
 export function showError(error) {
+  // A failure that is not the API's answer is a bug in the page: a plain sentence for the person,
+  // the details for whoever opens the browser's console.
+  if (!(error && error.readable)) console.error(error);
   const box = message();
   box.className = 'error';
   box.textContent = error && error.readable ? error.readable : 'Something went wrong. Try again.';
@@ -66,14 +69,21 @@ export function when(iso, timeZone) {
   }
 }
 
-// Runs an action from a button or form: disables it meanwhile, shows the failure as words.
-export async function act(control, action) {
+// Runs an action from a button or form: disables it meanwhile, shows the failure as words and,
+// when the API names the field at fault, marks that input of the form.
+export async function act(control, action, form) {
   clearMessage();
+  if (form) for (const marked of form.querySelectorAll('[aria-invalid]')) marked.removeAttribute('aria-invalid');
   if (control) control.disabled = true;
   try {
     return await action();
   } catch (error) {
     showError(error);
+    const culprit = form && error && error.field ? form.querySelector(`[name="${CSS.escape(error.field)}"]`) : null;
+    if (culprit) {
+      culprit.setAttribute('aria-invalid', 'true');
+      culprit.focus();
+    }
     return undefined;
   } finally {
     if (control) control.disabled = false;

@@ -1,6 +1,36 @@
-import { api } from '../api.js';
-import { h, money, when, act, field, flash } from '../dom.js';
+import { api, ApiError } from '../api.js';
+import { h, money, when, act, field, flash, showNotice } from '../dom.js';
 import { render } from '../app.js';
+import { withReason } from './dialogs.js';
+
+function cancelButton(event) {
+  return h('button', {
+    type: 'button', class: 'danger', dataset: { action: 'cancel', eventId: event.id },
+    onclick: () => withReason({
+      title: `Cancel ${event.title}`,
+      explain: 'The event stops taking orders and every paid registration is refunded through Razorpay. This cannot be undone.',
+      confirm: 'Cancel the event', danger: true,
+      action: async (reason) => {
+        await api('POST', `events/${event.id}/cancel`, { json: { reason } });
+        await list();
+        showNotice(`“${event.title}” is cancelled; its refunds are under way.`);
+      },
+    }),
+  }, 'Cancel event');
+}
+
+// A cancelled event: who, when, why, and where its refunds are (the ledger's states).
+const refundStates = [['notYetDue', 'not yet due'], ['due', 'due'], ['requested', 'requested'], ['processed', 'processed'], ['failed', 'failed']];
+
+function cancellation(event) {
+  const c = event.cancellation;
+  if (!c) return null;
+  const refunds = c.refunds || {};
+  return h('div', { class: 'cancellation' },
+    h('p', { class: 'muted' }, `Cancelled ${when(c.cancelledAt, event.timeZone)}${c.cancelledBy ? ` by ${c.cancelledBy}` : ''}: ${c.reason}`),
+    h('p', { class: 'refunds' }, 'Refunds: ',
+      refundStates.filter(([k]) => typeof refunds[k] === 'number').map(([k, label]) => `${refunds[k]} ${label}`).join(' · ')));
+}
 
 // Seats as one bar: paid, held by unpaid orders, free. Uncapped events show counts only.
 function seatBar(event) {
@@ -13,8 +43,10 @@ function seatBar(event) {
     h('span', { class: 'held', 'data-width': pct(event.heldSeats) }));
   // Widths through the CSSOM: an inline style attribute would need 'unsafe-inline' in the policy.
   for (const span of bar.querySelectorAll('span')) span.style.width = span.dataset.width;
+  const key = (kind) => h('span', { class: `key ${kind}`, 'aria-hidden': 'true' });
   return h('div', { class: 'seats' }, bar,
-    h('small', {}, `${event.paidSeats} paid · ${event.heldSeats} held · ${event.freeSeats} free of ${event.capacity}`));
+    h('small', {}, key('paid'), `${event.paidSeats} paid · `, key('held'), `${event.heldSeats} held · `,
+      key('free'), `${event.freeSeats} free of ${event.capacity}`));
 }
 
 export async function list() {
@@ -25,9 +57,11 @@ export async function list() {
       h('span', { class: `status ${event.status}` }, event.status)),
     h('p', { class: 'muted' }, when(event.startsAt, event.timeZone), event.venue ? ` · ${event.venue}` : '', ' · ', money(event.pricePaise, event.currency)),
     seatBar(event),
+    cancellation(event),
     h('div', { class: 'actions' },
       h('a', { class: 'button', href: `#/events/${event.id}/attendees` }, 'Attendees'),
-      event.status === 'cancelled' ? null : h('a', { class: 'button secondary', href: `#/events/${event.id}/edit` }, 'Edit'))));
+      event.status === 'cancelled' ? null : h('a', { class: 'button secondary', href: `#/events/${event.id}/edit` }, 'Edit'),
+      event.status === 'cancelled' ? null : cancelButton(event))));
   render(
     h('div', { class: 'row' }, h('h1', {}, 'Events'), h('a', { class: 'button', href: '#/events/new', id: 'new-event' }, 'New event')),
     rows.length ? h('ul', { class: 'list', id: 'events' }, rows) : h('p', { class: 'muted', id: 'events' }, 'No events yet. Create the first one.'));
@@ -71,13 +105,14 @@ export function toPaise(text) {
   return Number(match[1]) * 100 + Number((match[2] || '').padEnd(2, '0'));
 }
 
-// An unknown zone cannot give an offset: the value goes as typed and the API names the field at fault.
+// An empty date goes as it is (the API names the field); a zone the browser does not know
+// cannot give an offset, so it is refused here, in the API's words and shape.
 function startsAtIso(local, timeZone) {
   if (!local) return '';
   try {
     return zonedIso(local, timeZone);
   } catch {
-    return `${local}:00`;
+    throw new ApiError(400, 'Invalid field', `'${timeZone}' is not a time zone (an IANA name such as Asia/Kolkata).`, 'timeZone');
   }
 }
 
@@ -97,7 +132,7 @@ export async function edit(id) {
   const timeZone = input('timeZone', { required: true, value: event.timeZone, list: 'zones' });
   const venue = input('venue', { value: event.venue || '' });
   const capacity = input('capacity', { type: 'number', min: 1, step: 1, value: event.capacity ?? '' });
-  const price = input('price', { inputmode: 'decimal', required: true, value: (event.pricePaise / 100).toFixed(2) });
+  const price = input('pricePaise', { inputmode: 'decimal', required: true, value: (event.pricePaise / 100).toFixed(2) });
   const status = h('select', { name: 'status', id: 'event-status' },
     ['draft', 'open', 'closed'].map((s) => h('option', { value: s, selected: s === event.status }, s)));
   const save = h('button', { type: 'submit' }, id ? 'Save changes' : 'Create event');
@@ -105,7 +140,7 @@ export async function edit(id) {
     h('h1', {}, id ? `Edit ${event.title}` : 'New event'),
     field('Title', title),
     h('div', { class: 'two' },
-      field('Starts at', startsAt, 'Local time at the venue'),
+      field('Starts at', startsAt, 'Wall-clock time where it is held'),
       field('Time zone', timeZone, 'IANA name, e.g. Asia/Kolkata')),
     h('datalist', { id: 'zones' }, ['Asia/Kolkata', 'Asia/Dubai', 'Asia/Singapore', 'Europe/London', 'America/New_York'].map((z) => h('option', { value: z }))),
     field('Venue', venue),
@@ -133,7 +168,7 @@ export async function edit(id) {
       const saved = id ? await api('PUT', `events/${id}`, { json: body }) : await api('POST', 'events', { json: body });
       flash(id ? `Saved “${saved.title}”.` : `Created “${saved.title}”.`);
       location.hash = '#/events';
-    });
+    }, form);
   });
   render(form);
 }

@@ -1,0 +1,44 @@
+import { api } from '../api.js';
+import { h, showNotice } from '../dom.js';
+import { withReason } from './dialogs.js';
+
+// Refund and resend, offered where a registration is shown (attendees, look-up).
+export function registrationActions(registration, afterChange) {
+  const id = registration.registrationId;
+  const buttons = [];
+  if (registration.status === 'paid') {
+    buttons.push(h('button', {
+      type: 'button', class: 'secondary', dataset: { action: 'refund', registrationId: id },
+      onclick: () => withReason({
+        title: 'Refund this registration',
+        explain: 'The whole payment goes back through Razorpay; the seat is released when Razorpay reports the refund processed.',
+        confirm: 'Refund', danger: true,
+        action: async (reason) => {
+          await api('POST', `registrations/${id}/refund`, { json: { reason } });
+          showNotice('Refund requested. The registration becomes refunded when Razorpay reports it processed.');
+          await afterChange();
+        },
+      }),
+    }, 'Refund'));
+  }
+  if (registration.ticketStatus === 'sent' || registration.ticketStatus === 'failed') {
+    buttons.push(h('button', {
+      type: 'button', class: 'secondary', dataset: { action: 'resend', registrationId: id },
+      onclick: () => {
+        // One key per request a person makes: a retry of the same dialog cannot send twice.
+        const idempotencyKey = crypto.randomUUID();
+        withReason({
+          title: 'Resend the ticket',
+          explain: 'The member gets the same ticket again on WhatsApp.',
+          confirm: 'Resend ticket',
+          action: async (reason) => {
+            await api('POST', `registrations/${id}/resend`, { json: { reason }, headers: { 'Idempotency-Key': idempotencyKey } });
+            showNotice('Ticket resend queued.');
+            await afterChange();
+          },
+        });
+      },
+    }, 'Resend ticket'));
+  }
+  return buttons;
+}

@@ -1,0 +1,89 @@
+using EventRegistration.Tests.Infrastructure;
+using EventRegistration.Tests.Infrastructure.Browser;
+using EventRegistration.Tests.Tickets;
+using Microsoft.Playwright;
+using static Microsoft.Playwright.Assertions;
+
+namespace EventRegistration.Tests.Admin.WebConsole;
+
+/// <summary>The operator's buttons that move money or tickets (cancel, refund, resend), each asking for a reason.</summary>
+public sealed class ConsoleOperatorActionTests(BrowserApp app) : IClassFixture<BrowserApp>
+{
+    [SkippableFact]
+    public async Task An_operator_resends_a_sent_ticket_with_a_reason_and_one_resend_is_recorded()
+    {
+        var eventId = await app.CreateEventAsync();
+        var (registrationId, _, _) = await app.PaidOverHttpAsync(eventId, "Deepa Nair");
+        await app.DeliverAsync(await app.TakeQueueMessageAsync(registrationId));
+        Assert.Equal("sent", (await app.DeliveryAsync(registrationId)).Status);
+
+        await using var browser = await app.OpenSignedInAsync(nameof(An_operator_resends_a_sent_ticket_with_a_reason_and_one_resend_is_recorded), $"#/events/{eventId}/attendees");
+        var page = browser.Page;
+        var row = page.Locator($"#attendees tr[data-registration-id='{registrationId}']");
+        await Expect(row).ToContainTextAsync("sent");
+        await row.GetByRole(AriaRole.Button, new() { Name = "Resend ticket" }).ClickAsync();
+        var dialog = page.Locator("dialog");
+
+        // No reason, no request.
+        await dialog.GetByRole(AriaRole.Button, new() { Name = "Resend ticket" }).ClickAsync();
+        await Expect(dialog).ToContainTextAsync("A reason is required.");
+        await dialog.GetByLabel("Reason").FillAsync("Member changed phones");
+        await browser.ScreenshotAsync("console-resend");
+        await dialog.GetByRole(AriaRole.Button, new() { Name = "Resend ticket" }).ClickAsync();
+        await Expect(browser.Message()).ToContainTextAsync("Ticket resend queued.");
+        await Expect(dialog).ToHaveCountAsync(0);
+
+        var resends = await app.QueryAsync<(string Reason, string Actor)>(
+            "select reason, actor from ticket_resends where registration_id = @registrationId", new { registrationId });
+        var resend = Assert.Single(resends);
+        Assert.Equal("Member changed phones", resend.Reason);
+        Assert.StartsWith("key:", resend.Actor, StringComparison.Ordinal);
+        browser.AssertNoErrors();
+        Assert.Empty(app.Http.Failures);
+    }
+
+    [SkippableFact]
+    public async Task An_operator_cancels_an_event_and_sees_its_refunds_progress()
+    {
+        var eventId = await app.CreateEventAsync(capacity: 20);
+        await app.PaidOverHttpAsync(eventId, "Arjun Reddy");
+        await app.PaidOverHttpAsync(eventId, "Kavya Pillai");
+
+        await using var browser = await app.OpenSignedInAsync(nameof(An_operator_cancels_an_event_and_sees_its_refunds_progress), "#/events");
+        var page = browser.Page;
+        var card = page.Locator($"#events li[data-event-id='{eventId}']");
+        await card.GetByRole(AriaRole.Button, new() { Name = "Cancel event" }).ClickAsync();
+        var dialog = page.Locator("dialog");
+        await dialog.GetByLabel("Reason").FillAsync("Venue flooded");
+        await dialog.GetByRole(AriaRole.Button, new() { Name = "Cancel the event" }).ClickAsync();
+
+        await Expect(browser.Message()).ToContainTextAsync("is cancelled; its refunds are under way");
+        await Expect(card).ToContainTextAsync("cancelled");
+        await Expect(card).ToContainTextAsync("Venue flooded");
+        await Expect(card.Locator(".refunds")).ToContainTextAsync("2 due");
+        await Expect(card.GetByRole(AriaRole.Button, new() { Name = "Cancel event" })).ToHaveCountAsync(0);
+        await browser.ScreenshotAsync("console-cancelled-event");
+        Assert.Equal("cancelled", await app.ScalarAsync<string>("select status from events where id = @eventId", new { eventId }));
+        browser.AssertNoErrors();
+    }
+
+    [SkippableFact]
+    public async Task An_operator_refunds_a_registration_with_a_reason_from_its_history()
+    {
+        var eventId = await app.CreateEventAsync();
+        var (registrationId, _, paymentId) = await app.PaidOverHttpAsync(eventId, "Sanjay Gupta");
+
+        await using var browser = await app.OpenSignedInAsync(nameof(An_operator_refunds_a_registration_with_a_reason_from_its_history), $"#/lookup?registrationId={registrationId}");
+        var page = browser.Page;
+        await page.Locator("#lookup-result").GetByRole(AriaRole.Button, new() { Name = "Refund" }).ClickAsync();
+        var dialog = page.Locator("dialog");
+        await dialog.GetByLabel("Reason").FillAsync("Member cannot attend");
+        await dialog.GetByRole(AriaRole.Button, new() { Name = "Refund" }).ClickAsync();
+
+        await Expect(browser.Message()).ToContainTextAsync("Refund requested.");
+        await Expect(page.Locator("#history li[data-what='refund_asked_by_operator']")).ToHaveCountAsync(1);
+        await browser.ScreenshotAsync("console-refund");
+        Assert.Equal("due", await app.ScalarAsync<string>("select refund_status from payments where payment_id = @paymentId", new { paymentId }));
+        browser.AssertNoErrors();
+    }
+}
