@@ -109,8 +109,18 @@ public sealed class ConfirmationBenchmark(TestApp app, string connectionString)
     /// The ceiling: the confirmation's own SQL (payment lock, event and registration locks,
     /// writes, commit), one session per caller, no application in between.
     /// </summary>
-    public async Task<Measurement> BareTransactionAsync(IReadOnlyList<string> orders, int sessions)
+    /// <param name="thenSend">
+    /// The second ceiling: after each commit, one bare <c>SendMessage</c> of the same message through
+    /// the app's own queue client (what the design requires after commit, and nothing else).
+    /// </param>
+    public async Task<Measurement> BareTransactionAsync(IReadOnlyList<string> orders, int sessions, bool thenSend = false)
     {
+        var queue = app.Services.GetRequiredService<TicketQueue>().Client;
+        if (thenSend)
+        {
+            await queue.CreateIfNotExistsAsync();
+        }
+
         var latencies = new double[orders.Count];
         var failures = 0;
         var next = -1;
@@ -152,6 +162,10 @@ public sealed class ConfirmationBenchmark(TestApp app, string connectionString)
                     }
 
                     await transaction.CommitAsync();
+                    if (thenSend)
+                    {
+                        await queue.SendMessageAsync(new TicketDeliveryMessage(registrationId).ToJson());
+                    }
                 }
                 catch (PostgresException)
                 {
