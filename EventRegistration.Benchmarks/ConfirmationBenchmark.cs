@@ -113,7 +113,8 @@ public sealed class ConfirmationBenchmark(TestApp app, string connectionString)
     /// The second ceiling: after each commit, one bare <c>SendMessage</c> of the same message through
     /// the app's own queue client (what the design requires after commit, and nothing else).
     /// </param>
-    public async Task<Measurement> BareTransactionAsync(IReadOnlyList<string> orders, int sessions, bool thenSend = false)
+    /// <param name="thenMark">After the send, the outbox mark as OutboxDispatcher commits it: what the outbox costs beyond its insert.</param>
+    public async Task<Measurement> BareTransactionAsync(IReadOnlyList<string> orders, int sessions, bool thenSend = false, bool thenMark = false)
     {
         var queue = app.Services.GetRequiredService<TicketQueue>().Client;
         if (thenSend)
@@ -165,6 +166,15 @@ public sealed class ConfirmationBenchmark(TestApp app, string connectionString)
                     if (thenSend)
                     {
                         await queue.SendMessageAsync(new TicketDeliveryMessage(registrationId).ToJson());
+                    }
+
+                    if (thenMark)
+                    {
+                        await connection.ExecuteAsync("""
+                            set local synchronous_commit = off;
+                            update outbox set dispatched_at = now(), dispatch_attempts = dispatch_attempts + 1, last_error = null
+                             where registration_id = @registrationId and dispatched_at is null
+                            """, new { registrationId });
                     }
                 }
                 catch (PostgresException)

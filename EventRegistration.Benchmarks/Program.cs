@@ -7,7 +7,7 @@ using EventRegistration.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 
-// ./dev bench [--quick] [--out docs/benchmarks.md] [--probe] [--replays] [--only confirmations|replays|tickets]
+// ./dev bench [--quick] [--out docs/benchmarks.md] [--probe] [--replays] [--only confirmations|replays|tickets|paced] [--paced-rate N] [--paced-tickets N]
 var quick = args.Contains("--quick");
 var outIndex = Array.IndexOf(args, "--out");
 var output = outIndex >= 0 && outIndex + 1 < args.Length ? args[outIndex + 1] : Path.Combine(FindRoot(), "docs", "benchmarks.md");
@@ -35,12 +35,15 @@ if (args.Contains("--probe"))
 
 var load = Load.Take();
 Console.WriteLine($"load before the run: {load}");
-Console.WriteLine("warming up");
 // Long enough for the JIT's tiered compilation to reach steady state on every path.
 var warmup = quick ? 300 : 1500;
+if (only is null or "confirmations" || args.Contains("--replays"))
+{
+Console.WriteLine("warming up");
 await confirmations.ThroughFunctionAsync(await confirmations.PrepareAsync(Spread.ThousandEvents, warmup), 8);
 await confirmations.BareTransactionAsync(await confirmations.PrepareAsync(Spread.ThousandEvents, warmup), 8);
 await confirmations.BareTransactionAsync(await confirmations.PrepareAsync(Spread.ThousandEvents, warmup / 2), 8, thenSend: true);
+}
 
 if (args.Contains("--replays"))
 {
@@ -60,6 +63,13 @@ if (Runs("confirmations"))
             var (function, functionCpu) = await MeasureAsync(confirmations, spread, requestsPerRun, orders => confirmations.ThroughFunctionAsync(orders, level));
             var (bare, bareCpu) = await MeasureAsync(confirmations, spread, requestsPerRun, orders => confirmations.BareTransactionAsync(orders, level));
             var (bareSend, bareSendCpu) = await MeasureAsync(confirmations, spread, requestsPerRun, orders => confirmations.BareTransactionAsync(orders, level, thenSend: true));
+            if (args.Contains("--outbox-mark"))
+            {
+                // What the outbox's mark adds to the send ceiling (issue 14: can the outbox go?).
+                var (marked, markedCpu) = await MeasureAsync(confirmations, spread, requestsPerRun, orders => confirmations.BareTransactionAsync(orders, level, thenSend: true, thenMark: true));
+                Console.WriteLine($"{spread,-15} {level,3}: bare+send {bareSendCpu.PerRequest(requestsPerRun)} ms (app/PG/Azurite) {bareSend.PerSecond:F0}/s | bare+send+outbox mark {markedCpu.PerRequest(requestsPerRun)} ms {marked.PerSecond:F0}/s");
+            }
+
             var row = new ConfirmationRow(spread, level, requestsPerRun, function, bare, bareSend, functionCpu, bareCpu, bareSendCpu);
             rows.Add(row);
             Console.WriteLine($"{spread,-15} {level,3}: function {function.PerSecond,6:F0}/s p99 {function.P(99),6:F1} ms | bare {bare.PerSecond,6:F0}/s | bare+send {bareSend.PerSecond,6:F0}/s | (app+PG) CPU {row.CpuRatio:F2}x bare+send | failures {function.Failures}/{bare.Failures}/{bareSend.Failures}");
@@ -82,6 +92,16 @@ if (Runs("tickets"))
     }
 }
 
+PacedTicketsResult? paced = null;
+if (Runs("paced"))
+{
+    // ./dev bench --paced-rate 5 --paced-tickets 500: the same row at a pace a loaded machine's pipeline can outrun.
+    var pacedRate = Array.IndexOf(args, "--paced-rate") is var r && r >= 0 && r + 1 < args.Length ? int.Parse(args[r + 1], CultureInfo.InvariantCulture) : 80;
+    var pacedTickets = Array.IndexOf(args, "--paced-tickets") is var t && t >= 0 && t + 1 < args.Length ? int.Parse(args[t + 1], CultureInfo.InvariantCulture) : quick ? 1000 : 10_000;
+    paced = await PacedTicketsBenchmark.RunAsync(pacedTickets, pacedRate);
+    Console.WriteLine(paced.ConsoleLine);
+}
+
 var peakMb = Process.GetCurrentProcess().PeakWorkingSet64 / 1024.0 / 1024.0;
 Console.WriteLine($"peak working set {peakMb:F0} MB");
 var loadAfter = Load.Take();
@@ -93,7 +113,7 @@ if (only is not null)
 }
 else
 {
-    await File.WriteAllTextAsync(output, await ReportAsync(app, rows, replay!, tickets!, confirmationPeakMb, peakMb, requestsPerRun, quick, load, loadAfter));
+    await File.WriteAllTextAsync(output, await ReportAsync(app, rows, replay!, tickets!, paced!, confirmationPeakMb, peakMb, requestsPerRun, quick, load, loadAfter));
     Console.WriteLine($"report written to {output}");
 }
 
@@ -124,7 +144,7 @@ static string Label(Spread spread) => spread == Spread.HotEvent ? "one hot event
 static string Verdict(bool met) => met ? "met" : "missed";
 
 static async Task<string> ReportAsync(
-    BenchApp app, List<ConfirmationRow> rows, ReplayResult replay, TicketPipelineResult tickets,
+    BenchApp app, List<ConfirmationRow> rows, ReplayResult replay, TicketPipelineResult tickets, PacedTicketsResult paced,
     double confirmationPeakMb, double peakMb, int requestsPerRun, bool quick, string loadBefore, string loadAfter)
 {
     await using var connection = new NpgsqlConnection(app.ConnectionString);
@@ -186,7 +206,12 @@ static async Task<string> ReportAsync(
         report.AppendLine($"- One hot event, 100 callers: {hot.Function.PerSecond:F0}/s, {hotRatio:F2}× the bare transaction at 100 sessions ({hot.Bare.PerSecond:F0}/s) (target ≥ 1.5×): **{Verdict(hotRatio >= 1.5)}**; p99 {hot.Function.P(99):F1} ms against callers ÷ throughput = {hot.QueueingMs:F1} ms, {hot.Function.P(99) / hot.QueueingMs:F2}× (target ≤ 1.5×): **{Verdict(hot.Function.P(99) <= 1.5 * hot.QueueingMs)}**.");
     }
 
-    report.AppendLine($"- Peak working set of the benchmark process after the confirmation rows (the app, with the load generator and the idle fakes in the same process): {confirmationPeakMb:F0} MB (target ≤ 250 MB): **{Verdict(confirmationPeakMb <= 250)}**; after every row (replay loops, ticket pipeline): {peakMb:F0} MB.");
+    if (paced is not null)
+    {
+        report.AppendLine($"- {paced.Summary}");
+    }
+
+    report.AppendLine($"- Peak working set of the benchmark process after the confirmation rows (the app, with the load generator and the idle fakes in the same process): {confirmationPeakMb:F0} MB (target ≤ 250 MB): **{Verdict(confirmationPeakMb <= 250)}**; after every row (replay loops, ticket pipeline and a second app world for the paced tickets included): {peakMb:F0} MB.");
     if (replay is not null)
     {
         report.AppendLine($"- Replays: genuine confirmations' p99 on one hot event with {replay.ReplayLoops} replay loops running is {replay.Ratio:F2}× their p99 without (target within 1.5×): **{Verdict(replay.Ratio <= 1.5)}**.");
@@ -227,6 +252,14 @@ static async Task<string> ReportAsync(
         report.AppendLine(tickets.Markdown);
     }
 
+    if (paced is not null)
+    {
+        report.AppendLine();
+        report.AppendLine("## Tickets at WhatsApp's pace");
+        report.AppendLine();
+        report.AppendLine(paced.Markdown);
+    }
+
     report.AppendLine();
     report.AppendLine("## Reading the numbers");
     report.AppendLine();
@@ -252,8 +285,17 @@ internal sealed class BenchApp : TestApp
 {
     protected override void Configure(IDictionary<string, string?> settings)
     {
-        settings["Postgres:ConnectionString"] = new NpgsqlConnectionStringBuilder(ConnectionString) { MaxPoolSize = 40 }.ConnectionString;
+        var connection = new NpgsqlConnectionStringBuilder(ConnectionString) { MaxPoolSize = 40 };
+        // For measuring Npgsql's automatic preparation: EVREG_BENCH_MAX_AUTO_PREPARE=32 ./dev bench --only confirmations
+        if (int.TryParse(Environment.GetEnvironmentVariable("EVREG_BENCH_MAX_AUTO_PREPARE"), out var autoPrepare))
+        {
+            connection.MaxAutoPrepare = autoPrepare;
+        }
+
+        settings["Postgres:ConnectionString"] = connection.ConnectionString;
         settings["Postgres:SlotWaitMilliseconds"] = "30000";
+        // The upgraded tier's pace, so the unpaced pipeline rows measure the pipeline; the paced row has a world of its own at 80.
+        settings["WhatsApp:MessagesPerSecond"] = "1000";
         if (Environment.GetEnvironmentVariable("EVREG_BENCH_STORAGE") is { Length: > 0 } storage)
         {
             settings["AzureWebJobsStorage"] = storage;
