@@ -8,9 +8,14 @@ namespace EventRegistration.Benchmarks;
 /// use the same PostgreSQL server: only the backends connected to this run's database count
 /// (the server's shared background processes, WAL writer and checkpointer, are left out for all
 /// rows alike). Azurite counts only when it is this run's own (<see cref="AzuritePort"/>).
+/// Differences are taken per process: a backend that exits between two samples (Npgsql prunes
+/// idle pooled connections) would otherwise take its whole lifetime's CPU out of the sum.
 /// </summary>
 public sealed record CpuSample(double AppMs, double PostgresMs, double AzuriteMs)
 {
+    private IReadOnlyDictionary<int, double> PostgresByPid { get; init; } = new Dictionary<int, double>();
+    private IReadOnlyDictionary<int, double> AzuriteByPid { get; init; } = new Dictionary<int, double>();
+
     private const double MsPerTick = 10.0; // USER_HZ is 100 on Linux
 
     /// <summary>The benchmark's database: its backends' titles read "postgres: user database host(port) state".</summary>
@@ -21,7 +26,8 @@ public sealed record CpuSample(double AppMs, double PostgresMs, double AzuriteMs
 
     public static CpuSample Take()
     {
-        double postgres = 0, azurite = 0;
+        var postgres = new Dictionary<int, double>();
+        var azurite = new Dictionary<int, double>();
         foreach (var dir in Directory.EnumerateDirectories("/proc").Where(d => int.TryParse(Path.GetFileName(d), out _)))
         {
             try
@@ -37,7 +43,7 @@ public sealed record CpuSample(double AppMs, double PostgresMs, double AzuriteMs
                 }
 
                 var ms = ReadMs(Path.Combine(dir, "stat"));
-                if (isPostgres) postgres += ms; else azurite += ms;
+                (isPostgres ? postgres : azurite)[int.Parse(Path.GetFileName(dir))] = ms;
             }
             catch (IOException)
             {
@@ -48,11 +54,19 @@ public sealed record CpuSample(double AppMs, double PostgresMs, double AzuriteMs
             }
         }
 
-        return new CpuSample(Process.GetCurrentProcess().TotalProcessorTime.TotalMilliseconds, postgres, azurite);
+        return new CpuSample(Process.GetCurrentProcess().TotalProcessorTime.TotalMilliseconds, postgres.Values.Sum(), azurite.Values.Sum())
+        {
+            PostgresByPid = postgres,
+            AzuriteByPid = azurite,
+        };
     }
 
+    /// <summary>Per process: what each process alive at the end spent since the start (all of it, if it is new).</summary>
     public static CpuSample operator -(CpuSample after, CpuSample before) =>
-        new(after.AppMs - before.AppMs, after.PostgresMs - before.PostgresMs, after.AzuriteMs - before.AzuriteMs);
+        new(after.AppMs - before.AppMs, Spent(after.PostgresByPid, before.PostgresByPid), Spent(after.AzuriteByPid, before.AzuriteByPid));
+
+    private static double Spent(IReadOnlyDictionary<int, double> after, IReadOnlyDictionary<int, double> before) =>
+        after.Sum(p => Math.Max(0, p.Value - (before.TryGetValue(p.Key, out var was) ? was : 0)));
 
     public string PerRequest(int requests) =>
         $"{AppMs / requests:F2} / {PostgresMs / requests:F2} / {AzuriteMs / requests:F2}";
