@@ -73,6 +73,13 @@ public static class TestDatabase
                 {
                     // Reading file dates needs superuser; on a server of the user's own, skip the clean-up.
                 }
+
+                if (admin.State != System.Data.ConnectionState.Open)
+                {
+                    // A clean-up that failed hard (another run still using its old template) closed the session: start-up goes on.
+                    await admin.CloseAsync();
+                    await admin.OpenAsync();
+                }
                 await using var create = new NpgsqlCommand($"create database {name}", admin);
                 await create.ExecuteNonQueryAsync();
             }
