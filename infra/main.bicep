@@ -351,6 +351,7 @@ var appSettings = {
   WhatsApp__TemplateName: whatsAppTemplateName
   WhatsApp__TemplateLanguage: whatsAppTemplateLanguage
   WhatsApp__TimeoutSeconds: '10'
+  WhatsApp__MessagesPerSecond: '80'
   WhatsAppWebhook__VerifyToken: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.whatsAppWebhookVerifyTokenUri})'
   WhatsAppWebhook__AppSecret: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.metaAppSecretUri})'
   WhatsAppWebhook__UndeliveredAfterMinutes: '60'

@@ -61,8 +61,11 @@ public sealed record StatusFailure(StatusFailureKind Kind, string Category);
 /// <summary>What to do after a failed attempt.</summary>
 public abstract record RetryDecision
 {
-    /// <summary>Try again at <see cref="At"/>; the delivery stays <c>sending</c> when the last send is in doubt, else goes back to <c>queued</c>.</summary>
-    public sealed record RetryAt(DateTime At, bool InDoubt) : RetryDecision;
+    /// <summary>
+    /// Try again at <see cref="At"/>; the delivery stays <c>sending</c> when the last send is in doubt, else goes back to <c>queued</c>.
+    /// An attempt WhatsApp only paced (<see cref="SpendsAttempt"/> false) is given back: it says nothing about the ticket.
+    /// </summary>
+    public sealed record RetryAt(DateTime At, bool InDoubt, bool SpendsAttempt = true) : RetryDecision;
 
     /// <summary>The delivery ends <c>failed</c> with this reason.</summary>
     public sealed record GiveUp(string Reason) : RetryDecision;
@@ -188,6 +191,19 @@ public static class DeliveryRetryPolicy
             return new RetryDecision.GiveUp($"{failure.Category}: {failure.Reason}");
         }
 
+        if (IsPacing(failure))
+        {
+            // Nothing went out and the ticket is not at fault: no attempt spent, no failure backoff.
+            // The wait is the limit's own; WhatsAppSendPace spreads the returning tickets over the number's rate.
+            var wait = failure.Code is null ? TimeSpan.Zero : RateLimitFloor(failure.Code);
+            if (failure.RetryAfter is { } limitAsked && limitAsked > wait)
+            {
+                wait = limitAsked;
+            }
+
+            return new RetryDecision.RetryAt(now + (wait > LongestDelay ? LongestDelay : wait), InDoubt: false, SpendsAttempt: false);
+        }
+
         if (attempts >= options.MaxAttempts)
         {
             var doubt = failure.Class == DeliveryFailureClass.OutcomeUnknown ? " (its outcome is unknown: the member may have the ticket)" : "";
@@ -225,16 +241,27 @@ public static class DeliveryRetryPolicy
 
     /// <summary>
     /// The least pause a rate-limit code asks for when no Retry-After came: the pair rate (131056)
-    /// is one message per 6 s to one recipient; throughput (130429) clears within a minute;
-    /// application and account limits (4, 80007) are counted over an hour.
+    /// is one message per 6 s to one recipient; throughput (130429) is counted per second, and the
+    /// shared pace holds the whole number back after one, so a few seconds are enough; application
+    /// and account limits (4, 80007) are counted over an hour. This app's own pacing ("paced", no
+    /// code) always says how long itself.
     /// </summary>
     public static TimeSpan RateLimitFloor(int? code) => code switch
     {
         131056 => TimeSpan.FromSeconds(6),
-        130429 => TimeSpan.FromSeconds(30),
+        130429 => TimeSpan.FromSeconds(5),
         4 or 80007 => TimeSpan.FromMinutes(5),
         _ => TimeSpan.FromSeconds(30),
     };
+
+    /// <summary>
+    /// WhatsApp's throughput (130429) and pair-rate (131056) limits, and this app's own pacing
+    /// (<see cref="WhatsAppSendPace"/>), refuse a message for now only: the ticket is fine and
+    /// nothing was sent. The application and account limits (4, 80007) stay failures that spend
+    /// attempts: they last an hour and may mean something is wrong.
+    /// </summary>
+    public static bool IsPacing(DeliveryFailure failure) =>
+        failure.Class == DeliveryFailureClass.RateLimited && (failure.Category == "paced" || failure.Code is 130429 or 131056);
 
     /// <summary>A send in doubt (a <c>sending</c> row) may be repeated from then on: a worker that outlived its lease has certainly ended its call.</summary>
     public static DateTime ResendableAt(DateTime attemptStartedAt, TicketOptions options) =>

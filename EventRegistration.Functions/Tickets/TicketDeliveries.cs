@@ -73,10 +73,13 @@ public sealed class TicketDeliveries(Database database)
          where registration_id = @RegistrationId and status = 'sending' and attempts = @Attempt
         """;
 
-    /// <summary>Back to <c>queued</c> when WhatsApp certainly sent nothing; left <c>sending</c> when it may have.</summary>
+    /// <summary>
+    /// Back to <c>queued</c> when WhatsApp certainly sent nothing; left <c>sending</c> when it may have.
+    /// An attempt that was only paced (a throughput or pair-rate limit) is given back.
+    /// </summary>
     private const string ScheduleRetry = """
         update ticket_deliveries
-           set status = @Status, last_error = @Error, next_attempt_at = @NextAttemptAt,
+           set status = @Status, last_error = @Error, next_attempt_at = @NextAttemptAt, attempts = attempts - @GivenBack,
                media_id = coalesce(@MediaId, media_id), ticket_blob = coalesce(@TicketBlob, ticket_blob),
                held_since = case when @Held then @Now end, updated_at = @Now
          where registration_id = @RegistrationId and status = 'sending' and attempts = @Attempt
@@ -269,10 +272,11 @@ public sealed class TicketDeliveries(Database database)
             Attempt = attempt,
         }), CancellationToken.None) == 1;
 
+    /// <param name="spendsAttempt">False gives the attempt back (the delivery then counts <paramref name="attempt"/> - 1).</param>
     /// <returns>False when another worker moved the delivery on after this attempt started.</returns>
     /// <param name="held">The attempt met a refusal that put sending on hold: the delivery waits for the release.</param>
     public async Task<bool> ScheduleRetryAsync(Guid registrationId, int attempt, bool inDoubt, string error, DateTime nextAttemptAt,
-        string? mediaId, string? ticketBlob, DateTime now, bool held = false) =>
+        string? mediaId, string? ticketBlob, DateTime now, bool held = false, bool spendsAttempt = true) =>
         await database.RunAsync("ticket_schedule_retry", connection => connection.ExecuteAsync(ScheduleRetry, new
         {
             RegistrationId = registrationId,
@@ -284,6 +288,7 @@ public sealed class TicketDeliveries(Database database)
             Now = now,
             Attempt = attempt,
             Held = held,
+            GivenBack = spendsAttempt || inDoubt ? 0 : 1,
         }), CancellationToken.None) == 1;
 
     /// <returns>False when someone else scheduled it (or moved it on) since <paramref name="seen"/> was read.</returns>

@@ -53,6 +53,7 @@ public sealed class TicketDeliveryHandler(
     WhatsAppClient whatsApp,
     TicketQueue queue,
     SendingHolds holds,
+    WhatsAppSendPace pace,
     IOptions<TicketOptions> options,
     RegistrationMetrics metrics,
     TimeProvider clock,
@@ -210,6 +211,8 @@ public sealed class TicketDeliveryHandler(
             lease.ThrowIfLost();
             mediaId = await whatsApp.UploadPngAsync(png, $"ticket-{delivery.RegistrationId:N}.png", cancellationToken);
             lease.ThrowIfLost();
+            await pace.WaitForTurnAsync(delivery.PhoneE164, cancellationToken);
+            lease.ThrowIfLost();
             sendStarted = true;
             // Not cancelled by a lost lease: once the request is out, cutting it short only hides its outcome.
             wamid = await whatsApp.SendTemplateAsync(delivery.PhoneE164, mediaId, BodyParameters(delivery), cancellationToken);
@@ -227,6 +230,11 @@ public sealed class TicketDeliveryHandler(
         {
             metrics.TicketSend("sent", Stopwatch.GetElapsedTime(started));
             return await RecordSentAsync(delivery, attempt, wamid!, mediaId!, ticketBlob);
+        }
+
+        if (failure.Class == DeliveryFailureClass.RateLimited)
+        {
+            await pace.OnRefusedAsync(failure, delivery.PhoneE164);
         }
 
         var now = clock.GetUtcNow().UtcDateTime;
@@ -266,8 +274,9 @@ public sealed class TicketDeliveryHandler(
         logger.LogWarning("Ticket of {RegistrationId} attempt {Attempt} failed ({FailureClass}: {Category}); next attempt at {NextAttemptAt:O}",
             delivery.RegistrationId, attempt, failure.Class, failure.Category, retry.At);
         var recorded = await deliveries.ScheduleRetryAsync(delivery.RegistrationId, attempt, retry.InDoubt,
-            $"attempt {attempt}: {failure.Category}: {failure.Reason}", retry.At, mediaId, ticketBlob, now);
-        return recorded ? await EnqueueRetryAsync(delivery.RegistrationId, attempt, retry.At, now) : TicketDeliveryOutcome.Overtaken;
+            $"attempt {attempt}: {failure.Category}: {failure.Reason}", retry.At, mediaId, ticketBlob, now, retry.SpendsAttempt);
+        var counted = retry.SpendsAttempt || retry.InDoubt ? attempt : attempt - 1;
+        return recorded ? await EnqueueRetryAsync(delivery.RegistrationId, counted, retry.At, now) : TicketDeliveryOutcome.Overtaken;
     }
 
     /// <summary>

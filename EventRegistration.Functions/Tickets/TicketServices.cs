@@ -28,6 +28,7 @@ public static class TicketServices
         services.AddSingleton<TicketVerifier>();
         services.AddSingleton<TicketBlobs>();
         services.AddSingleton<TicketLocks>();
+        services.AddSingleton<WhatsAppSendPace>();
 
         services.AddHttpClient<WhatsAppClient>(WhatsAppClient.HttpClientName, (provider, http) =>
             {

@@ -66,6 +66,11 @@ public sealed class FakeWhatsApp : IDisposable
                 }
 
                 var body = JsonNode.Parse(recorded.Text)!.AsObject();
+                if (OverLimit(body["to"]!.GetValue<string>()) is { } limited)
+                {
+                    return Error(limited);
+                }
+
                 var wamid = "wamid.T" + Convert.ToHexString(RandomNumberGenerator.GetBytes(12));
                 Sent.Enqueue((body, wamid));
                 OnSendAccepted?.Invoke();
@@ -95,6 +100,54 @@ public sealed class FakeWhatsApp : IDisposable
 
     /// <summary>Runs when a send is accepted, just before the answer leaves: a test's hook to fail what comes next.</summary>
     public Action? OnSendAccepted { get; set; }
+
+    /// <summary>
+    /// When set, the fake enforces WhatsApp's limits as Meta does: more than this many accepted
+    /// messages within any one second answers 130429, a second message to one recipient within
+    /// 6 s answers 131056. Refused sends are counted, not accepted.
+    /// </summary>
+    public int? MessagesPerSecondLimit { get; set; }
+
+    public int ThroughputRefusals => Volatile.Read(ref _throughputRefusals);
+    public int PairRateRefusals => Volatile.Read(ref _pairRefusals);
+
+    private readonly Queue<long> _acceptedTimes = new();
+    private readonly Dictionary<string, long> _lastAcceptedTo = new();
+    private int _throughputRefusals;
+    private int _pairRefusals;
+
+    private Failure? OverLimit(string to)
+    {
+        if (MessagesPerSecondLimit is not { } limit)
+        {
+            return null;
+        }
+
+        lock (_acceptedTimes)
+        {
+            var now = System.Diagnostics.Stopwatch.GetTimestamp();
+            while (_acceptedTimes.Count > 0 && System.Diagnostics.Stopwatch.GetElapsedTime(_acceptedTimes.Peek(), now) >= TimeSpan.FromSeconds(1))
+            {
+                _acceptedTimes.Dequeue();
+            }
+
+            if (_acceptedTimes.Count >= limit)
+            {
+                _throughputRefusals++;
+                return new Failure(429, 130429, null);
+            }
+
+            if (_lastAcceptedTo.TryGetValue(to, out var last) && System.Diagnostics.Stopwatch.GetElapsedTime(last, now) < TimeSpan.FromSeconds(6))
+            {
+                _pairRefusals++;
+                return new Failure(400, 131056, null);
+            }
+
+            _acceptedTimes.Enqueue(now);
+            _lastAcceptedTo[to] = now;
+            return null;
+        }
+    }
 
     /// <summary>The next <paramref name="times"/> sends answer this Graph error.</summary>
     public void FailNextSends(int status, int code, int times = 1, string? retryAfter = null)

@@ -69,10 +69,12 @@ public sealed class DeliveryRetryPolicyTests
     }
 
     [Theory]
-    // Retry-After (s), code → at least that long, and at least the code's own floor.
+    // Retry-After (s), code → at least that long, and at least the code's own floor. Throughput and
+    // pair-rate limits wait for the limit alone (no failure backoff: they are not the ticket's failures).
     [InlineData(120, 130429, 120)]
-    [InlineData(7, 130429, 30)]
-    [InlineData(null, 131056, 30)]
+    [InlineData(7, 130429, 7)]
+    [InlineData(null, 130429, 5)]
+    [InlineData(null, 131056, 6)]
     [InlineData(null, 4, 300)]
     [InlineData(null, 80007, 300)]
     [InlineData(3600, 4, 3600)]
@@ -83,6 +85,28 @@ public sealed class DeliveryRetryPolicyTests
             retryAfterSeconds is { } s ? TimeSpan.FromSeconds(s) : null);
         var retry = Assert.IsType<RetryDecision.RetryAt>(DeliveryRetryPolicy.Decide(failure, 1, Now, Now, Defaults, 0.5));
         Assert.Equal(seconds, (retry.At - Now).TotalSeconds, 0.001);
+    }
+
+    [Theory]
+    [InlineData(130429, "rate_limited")]
+    [InlineData(131056, "rate_limited")]
+    [InlineData(null, "paced")]
+    public void A_throughput_or_pair_rate_limit_spends_no_attempt_even_on_the_last_one(int? code, string category)
+    {
+        var failure = new DeliveryFailure(DeliveryFailureClass.RateLimited, category, "test", code, TimeSpan.FromSeconds(2));
+        var retry = Assert.IsType<RetryDecision.RetryAt>(DeliveryRetryPolicy.Decide(failure, Defaults.MaxAttempts, Now, Now, Defaults, 0.5));
+        Assert.False(retry.SpendsAttempt);
+        Assert.False(retry.InDoubt);
+    }
+
+    [Theory]
+    [InlineData(4)]
+    [InlineData(80007)]
+    public void The_hourly_application_and_account_limits_still_spend_attempts(int code)
+    {
+        var failure = new DeliveryFailure(DeliveryFailureClass.RateLimited, "rate_limited", "test", code);
+        Assert.True(Assert.IsType<RetryDecision.RetryAt>(DeliveryRetryPolicy.Decide(failure, 1, Now, Now, Defaults, 0.5)).SpendsAttempt);
+        Assert.IsType<RetryDecision.GiveUp>(DeliveryRetryPolicy.Decide(failure, Defaults.MaxAttempts, Now, Now, Defaults, 0.5));
     }
 
     [Fact]

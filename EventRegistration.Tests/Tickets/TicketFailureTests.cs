@@ -15,7 +15,7 @@ public sealed class TicketFailureTests(TestApp app) : IClassFixture<TestApp>, ID
     public void Dispose() => app.WhatsApp.ClearFailures();
 
     [Fact]
-    public async Task Rate_limited_then_accepted_sends_one_message_after_the_pause_WhatsApp_asked_for()
+    public async Task Rate_limited_then_accepted_sends_one_message_after_the_pause_WhatsApp_asked_for_without_spending_an_attempt()
     {
         var ticket = await app.PaidTicketAsync();
         app.WhatsApp.FailNextSends(429, 130429, retryAfter: "90");
@@ -26,7 +26,7 @@ public sealed class TicketFailureTests(TestApp app) : IClassFixture<TestApp>, ID
 
         var afterFirst = await app.DeliveryAsync(ticket.RegistrationId);
         Assert.Equal("queued", afterFirst.Status);
-        Assert.Equal(1, afterFirst.Attempts);
+        Assert.Equal(0, afterFirst.Attempts);
         Assert.Contains("130429", afterFirst.LastError);
         Assert.Contains("rate_limited", afterFirst.LastError);
         Assert.True(afterFirst.NextAttemptAt - afterFirst.LastAttemptAt >= TimeSpan.FromSeconds(90), $"{afterFirst.LastAttemptAt:O} → {afterFirst.NextAttemptAt:O}");
@@ -46,7 +46,7 @@ public sealed class TicketFailureTests(TestApp app) : IClassFixture<TestApp>, ID
         Assert.Single(app.WhatsApp.SentTo(ticket.Phone));
         var delivery = await app.DeliveryAsync(ticket.RegistrationId);
         Assert.Equal("sent", delivery.Status);
-        Assert.Equal(2, delivery.Attempts);
+        Assert.Equal(1, delivery.Attempts);
         Assert.Null(delivery.LastError);
         Assert.Null(delivery.NextAttemptAt);
         await app.AssertAllAsync();

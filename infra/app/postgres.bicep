@@ -125,6 +125,21 @@ resource pgBouncerMaxClients 'Microsoft.DBforPostgreSQL/flexibleServers/configur
   dependsOn: [pgBouncerPoolSize]
 }
 
+// Protocol-level prepared statements through transaction pooling (PgBouncer 1.21+ tracks them per
+// client and prepares them again on whichever server connection it lends). Harmless for clients
+// that prepare nothing; it lets the connection string turn on Npgsql's automatic preparation
+// (`Max Auto Prepare`), whose named Parse/Close messages are what PgBouncer tracks (the app keeps
+// `No Reset On Close=true`, so no DISCARD ALL is sent). See infra/README.md.
+resource pgBouncerPreparedStatements 'Microsoft.DBforPostgreSQL/flexibleServers/configurations@2024-08-01' = {
+  parent: server
+  name: 'pgbouncer.max_prepared_statements'
+  properties: {
+    value: '200'
+    source: 'user-override'
+  }
+  dependsOn: [pgBouncerMaxClients]
+}
+
 output name string = server.name
 output fullyQualifiedDomainName string = server.properties.fullyQualifiedDomainName
 output databaseName string = database.name

@@ -33,4 +33,11 @@ public sealed class WhatsAppOptions
     /// <summary>Per request. Neither call is retried by the pipeline, so this bounds one attempt.</summary>
     [Range(1, 60, ErrorMessage = "WhatsApp__TimeoutSeconds must be between 1 and 60.")]
     public int TimeoutSeconds { get; set; } = 10;
+
+    /// <summary>
+    /// The number's throughput at WhatsApp (80 by default, 1,000 after Meta's automatic upgrade):
+    /// every instance together stays under it (Tickets/WhatsAppSendPace.cs).
+    /// </summary>
+    [Range(1, 1000, ErrorMessage = "WhatsApp__MessagesPerSecond must be between 1 and 1000.")]
+    public int MessagesPerSecond { get; set; } = 80;
 }
