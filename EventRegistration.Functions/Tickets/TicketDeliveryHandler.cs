@@ -274,7 +274,7 @@ public sealed class TicketDeliveryHandler(
         logger.LogWarning("Ticket of {RegistrationId} attempt {Attempt} failed ({FailureClass}: {Category}); next attempt at {NextAttemptAt:O}",
             delivery.RegistrationId, attempt, failure.Class, failure.Category, retry.At);
         var recorded = await deliveries.ScheduleRetryAsync(delivery.RegistrationId, attempt, retry.InDoubt,
-            $"attempt {attempt}: {failure.Category}: {failure.Reason}", retry.At, mediaId, ticketBlob, now, retry.SpendsAttempt);
+            $"attempt {attempt}: {failure.Category}: {failure.Reason}", retry.At, mediaId, ticketBlob, now, spendsAttempt: retry.SpendsAttempt);
         var counted = retry.SpendsAttempt || retry.InDoubt ? attempt : attempt - 1;
         return recorded ? await EnqueueRetryAsync(delivery.RegistrationId, counted, retry.At, now) : TicketDeliveryOutcome.Overtaken;
     }

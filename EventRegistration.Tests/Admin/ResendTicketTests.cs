@@ -1,4 +1,5 @@
 using System.Text.Json;
+using EventRegistration.Functions.Tickets;
 using EventRegistration.Tests.Infrastructure;
 using EventRegistration.Tests.Tickets;
 using EventRegistration.Tests.WhatsAppWebhooks;
@@ -13,6 +14,8 @@ public sealed class ResendTicketTests(TestApp app) : IClassFixture<TestApp>
         await app.DeliverAsync(ticket.QueueMessage);
         Assert.Equal("sent", (await app.DeliveryAsync(ticket.RegistrationId)).Status);
         Assert.Single(app.WhatsApp.SentTo(ticket.Phone));
+        // A resend is a second message to the same member: WhatsApp's pair rate spaces it from the first.
+        app.Clock.Advance(WhatsAppSendPace.PairSpacing);
         return ticket;
     }
 
@@ -142,6 +145,7 @@ public sealed class ResendTicketTests(TestApp app) : IClassFixture<TestApp>
         app.WhatsApp.FailNextSends(400, 131026);
         await app.DeliverAsync(ticket.QueueMessage);
         Assert.Equal("failed", (await app.DeliveryAsync(ticket.RegistrationId)).Status);
+        app.Clock.Advance(WhatsAppSendPace.PairSpacing);
 
         var answer = await app.ResendTicketAsync(ticket.RegistrationId, Guid.NewGuid().ToString(), "Number checked with the member");
 
