@@ -49,14 +49,7 @@ public sealed class ResendTicketFunction(
         }
 
         var cancellationToken = request.HttpContext.RequestAborted;
-        var (json, problem) = await JsonRequest.ReadAsync(request, options.Value.MaxBodyBytes, cancellationToken);
-        if (json is null)
-        {
-            return problem!;
-        }
-
-        using var parsed = json;
-        var reason = AdminReason.Read(json, out problem);
+        var (reason, problem) = await AdminReason.ReadAsync(request, options.Value.MaxBodyBytes, cancellationToken);
         if (reason is null)
         {
             return problem!;
