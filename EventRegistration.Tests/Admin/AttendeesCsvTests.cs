@@ -1,6 +1,7 @@
 using System.Text;
 using CsvHelper;
 using EventRegistration.Functions.Admin.Attendees;
+using EventRegistration.Tests.Checkins;
 using EventRegistration.Tests.Infrastructure;
 
 namespace EventRegistration.Tests.Admin;
@@ -119,8 +120,32 @@ public sealed class AttendeesCsvTests(TestApp app) : IClassFixture<TestApp>
         Assert.DoesNotContain(all, r => r["name"] == "Elsewhere");
         Assert.Equal(paidId, Guid.Parse(Assert.Single(paid)["registrationId"]));
         Assert.Equal(pending, pendingRows.Count);
-        Assert.All(pendingRows, r => Assert.Equal(("pending", "", "", "none"), (r["status"], r["paymentId"], r["paidAtUtc"], r["ticketStatus"])));
+        Assert.All(pendingRows, r => Assert.Equal(("pending", "", "", "none", "", ""),
+            (r["status"], r["paymentId"], r["paidAtUtc"], r["ticketStatus"], r["admittedAtUtc"], r["admittedBy"])));
         Assert.All(pendingRows, r => Assert.StartsWith("सदस्य ", r["name"]));
+    }
+
+    [Fact]
+    public async Task An_admitted_registration_has_its_admission_time_and_scanner_and_one_not_admitted_empty_cells()
+    {
+        var eventId = await app.CreateEventAsync();
+        var admitted = await app.PaidRegistrationAsync(eventId, "Meera Iyer");
+        var notAdmitted = await app.PaidRegistrationAsync(eventId, "Ravi Kumar");
+        var (_, key) = await app.ScannerKeyAsync(eventId);
+        var scan = await app.ScanAsync(key, app.TokenFor(admitted, eventId), scannerId: "=north-1");
+        Assert.Equal("admitted", scan.Json.GetProperty("result").GetString());
+
+        var answer = await app.AttendeesAsync(eventId.ToString());
+
+        Assert.StartsWith(
+            "registrationId,memberId,name,whatsApp,status,paymentId,paidAtUtc,ticketStatus,admittedAtUtc,admittedBy\r\n",
+            answer.Body.TrimStart('\uFEFF'));
+        var rows = AttendeesCsvCalls.ParseCsv(answer.Bytes).ToDictionary(r => Guid.Parse(r["registrationId"]));
+        var admittedAt = scan.Json.GetProperty("admittedAt").GetDateTime().ToUniversalTime();
+        Assert.Equal(admittedAt.ToString("yyyy-MM-dd HH:mm:ss", System.Globalization.CultureInfo.InvariantCulture), rows[admitted]["admittedAtUtc"]);
+        // The scanner id is typed at the door: a formula there is made harmless like any other text.
+        Assert.Equal("'=north-1", rows[admitted]["admittedBy"]);
+        Assert.Equal(("", ""), (rows[notAdmitted]["admittedAtUtc"], rows[notAdmitted]["admittedBy"]));
     }
 
     [Fact]

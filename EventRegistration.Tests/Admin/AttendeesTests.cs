@@ -1,4 +1,6 @@
 using EventRegistration.Functions.Admin.Attendees;
+using System.Text.Json;
+using EventRegistration.Tests.Checkins;
 using EventRegistration.Tests.Infrastructure;
 
 namespace EventRegistration.Tests.Admin;
@@ -51,6 +53,36 @@ public sealed class AttendeesTests(TestApp app) : IClassFixture<TestApp>
         var all = await ListAsync(eventId.ToString(), "");
         Assert.Equal(6, all.Json.GetProperty("attendees").GetArrayLength());
         Assert.Contains(all.Json.GetProperty("attendees").EnumerateArray(), a => a.GetProperty("registrationId").GetGuid() == pending);
+    }
+
+    [Fact]
+    public async Task Each_registration_shows_when_and_by_which_scanner_it_was_admitted_and_null_when_not()
+    {
+        var eventId = await app.CreateEventAsync();
+        var admitted = await app.PaidRegistrationAsync(eventId, "Meera Iyer");
+        var notAdmitted = await app.PaidRegistrationAsync(eventId, "Ravi Kumar");
+        var (_, key) = await app.ScannerKeyAsync(eventId);
+        var scan = await app.ScanAsync(key, app.TokenFor(admitted, eventId), scannerId: "north-1");
+        Assert.Equal("admitted", scan.Json.GetProperty("result").GetString());
+
+        // A page of one each, so the admission is read on the keyset path and not only on the first page.
+        var rows = new Dictionary<Guid, JsonElement>();
+        var query = "?limit=1";
+        do
+        {
+            var page = await ListAsync(eventId.ToString(), query);
+            Assert.Equal(200, page.Status);
+            var only = Assert.Single(page.Json.GetProperty("attendees").EnumerateArray());
+            rows[only.GetProperty("registrationId").GetGuid()] = only;
+            query = page.Json.TryGetProperty("nextAfter", out var next) ? $"?limit=1&after={next.GetGuid()}" : "";
+        }
+        while (query.Length > 0);
+
+        Assert.Equal(2, rows.Count);
+        Assert.Equal(scan.Json.GetProperty("admittedAt").GetDateTime(), rows[admitted].GetProperty("admittedAt").GetDateTime());
+        Assert.Equal("north-1", rows[admitted].GetProperty("admittedBy").GetString());
+        Assert.Equal(JsonValueKind.Null, rows[notAdmitted].GetProperty("admittedAt").ValueKind);
+        Assert.Equal(JsonValueKind.Null, rows[notAdmitted].GetProperty("admittedBy").ValueKind);
     }
 
     [Theory]

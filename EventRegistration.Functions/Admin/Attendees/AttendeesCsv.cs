@@ -23,7 +23,7 @@ public sealed class AttendeesCsv(AttendeesHandler handler, Guid eventId, string?
     public const string ContentType = "text/csv; charset=utf-8";
 
     public static readonly string[] Columns =
-        ["registrationId", "memberId", "name", "whatsApp", "status", "paymentId", "paidAtUtc", "ticketStatus"];
+        ["registrationId", "memberId", "name", "whatsApp", "status", "paymentId", "paidAtUtc", "ticketStatus", "admittedAtUtc", "admittedBy"];
 
     private static readonly CsvWriterOptions Options = new()
     {
@@ -76,6 +76,8 @@ public sealed class AttendeesCsv(AttendeesHandler handler, Guid eventId, string?
                 csv.WriteField(a.PaymentId);
                 csv.WriteField(a.PaidAt?.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture));
                 csv.WriteField(a.TicketStatus);
+                csv.WriteField(a.AdmittedAt?.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture));
+                csv.WriteField(a.AdmittedBy);
                 csv.EndRecord();
             }
 

@@ -1,25 +1,34 @@
+using System.Text.Json.Serialization;
 using Dapper;
 using EventRegistration.Functions.Infrastructure.Database;
 
 namespace EventRegistration.Functions.Admin.Attendees;
 
+/// <summary>
+/// One registration as the organiser sees it. The admission (from <c>checkins</c>, one per registration)
+/// is written as null when there is none, not left out: "not admitted" is an answer at the door.
+/// </summary>
 public sealed record Attendee(
-    Guid RegistrationId, Guid MemberId, string Name, string PhoneE164, string Status, string? PaymentId, DateTime? PaidAt, string TicketStatus);
+    Guid RegistrationId, Guid MemberId, string Name, string PhoneE164, string Status, string? PaymentId, DateTime? PaidAt, string TicketStatus,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] DateTime? AdmittedAt,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] string? AdmittedBy);
 
 /// <summary>One page of an event's registrations by id; <c>nextAfter</c> (absent on the last page) is where the next one starts.</summary>
 public sealed record AttendeePage(IReadOnlyList<Attendee> Attendees, Guid? NextAfter);
 
-/// <summary>An event's registrations with their payment and ticket status, paged by registration id (keyset, never offset).</summary>
+/// <summary>An event's registrations with their payment, ticket and check-in status, paged by registration id (keyset, never offset).</summary>
 public sealed class AttendeesHandler(Database database)
 {
     private const string EventExists = "select exists (select 1 from events where id = @EventId)";
 
     private const string Page = """
         select r.id as RegistrationId, m.id as MemberId, m.name as Name, m.phone_e164 as PhoneE164, r.status as Status,
-               r.payment_id as PaymentId, r.paid_at as PaidAt, coalesce(t.status, 'none') as TicketStatus
+               r.payment_id as PaymentId, r.paid_at as PaidAt, coalesce(t.status, 'none') as TicketStatus,
+               c.admitted_at as AdmittedAt, c.scanner_id as AdmittedBy
           from event_registrations r
           join members m on m.id = r.member_id
           left join ticket_deliveries t on t.registration_id = r.id
+          left join checkins c on c.registration_id = r.id
          where r.event_id = @EventId and r.id > @After and (@Status::text is null or r.status = @Status)
          order by r.id
          limit @Limit
