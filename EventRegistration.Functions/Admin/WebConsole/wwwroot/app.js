@@ -3,6 +3,7 @@ import { api, credentials, ApiError } from './api.js';
 import { h, showError, clearMessage, showPending, act } from './dom.js';
 import * as events from './pages/events.js';
 import * as attendees from './pages/attendees.js';
+import * as attendance from './pages/attendance.js';
 import * as lookup from './pages/lookup.js';
 import * as anomalies from './pages/anomalies.js';
 import * as members from './pages/members.js';
@@ -13,6 +14,7 @@ const routes = [
   [/^#\/events\/new$/, () => events.edit(null)],
   [/^#\/events\/([0-9a-f-]{36})\/edit$/, (id) => events.edit(id)],
   [/^#\/events\/([0-9a-f-]{36})\/attendees$/, (id, query) => attendees.show(id, query)],
+  [/^#\/events\/([0-9a-f-]{36})\/attendance$/, (id) => attendance.show(id)],
   [/^#\/lookup$/, (query) => lookup.show(query)],
   [/^#\/anomalies$/, (query) => anomalies.show(query)],
   [/^#\/members$/, () => members.show()],

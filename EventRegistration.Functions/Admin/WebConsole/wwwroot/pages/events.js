@@ -60,6 +60,7 @@ export async function list() {
     cancellation(event),
     h('div', { class: 'actions' },
       h('a', { class: 'button', href: `#/events/${event.id}/attendees` }, 'Attendees'),
+      h('a', { class: 'button secondary', href: `#/events/${event.id}/attendance` }, 'Attendance'),
       event.status === 'cancelled' ? null : h('a', { class: 'button secondary', href: `#/events/${event.id}/edit` }, 'Edit'),
       event.status === 'cancelled' ? null : cancelButton(event))));
   render(
