@@ -147,6 +147,13 @@ param alertEmail string
 @description('Admin API keys as role:sha256hex entries, comma-separated (README "Admin API"). Empty: no key works.')
 param adminKeyHashes string = ''
 
+@description('Client id of the Entra app registration with the organiser/operator app roles (README "Admin API"). Empty: no App Service Authentication, and the app ignores principal headers.')
+param entraClientId string = ''
+
+@secure()
+@description('Client secret of that app registration (stored in Key Vault). Empty: none; sign-in then uses ID tokens only.')
+param entraClientSecret string = ''
+
 var abbreviation = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = { 'azd-env-name': environmentName }
 var databaseName = 'eventregistration'
@@ -154,6 +161,8 @@ var deploymentContainerName = 'app-package-${take(abbreviation, 7)}'
 var privateNetwork = networkAccess == 'private'
 var serverName = 'psql-${abbreviation}'
 var reconciliationSchedule = '0 */${reconciliationPeriodMinutes} * * * *'
+// App Service Authentication in front of the app (api.bicep) exactly when an app registration is given.
+var appServiceAuthentication = !empty(entraClientId)
 
 // Flex Consumption scales per function group, and maximumInstanceCount applies to each group, not
 // to the app: the HTTP functions share one group; every other trigger is a group of its own —
@@ -266,6 +275,7 @@ module keyVault 'app/keyvault.bicep' = {
     metaAppSecret: metaAppSecret
     ticketSigningKeyPemBase64: ticketSigningKeyPemBase64
     emailFallbackSmtpSecret: emailFallbackSmtpSecret
+    entraClientSecret: entraClientSecret
     publicNetworkAccess: !privateNetwork
   }
 }
@@ -373,11 +383,13 @@ var appSettings = {
   Tickets__EventTimeZone: 'Asia/Kolkata'
   // SHA-256 hashes of admin keys (role:hex, comma-separated), never the keys; not a secret.
   Admin__KeyHashes: adminKeyHashes
-  // App Service Authentication is not configured by this template yet, so the principal headers are not trusted.
-  Admin__TrustAppServiceAuthentication: 'false'
+  // Principal headers are believed only where api.bicep puts App Service Authentication in front.
+  Admin__TrustAppServiceAuthentication: appServiceAuthentication ? 'true' : 'false'
   Admin__MaxBodyBytes: '65536'
   Admin__ImportMaxRows: '50000'
   Admin__ImportMaxBodyBytes: '16777216'
+  // Read by App Service Authentication, not the app (api.bicep names it); empty without a secret.
+  MICROSOFT_PROVIDER_AUTHENTICATION_SECRET: appServiceAuthentication && !empty(entraClientSecret) ? '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.entraClientSecretUri})' : ''
 }
 
 module api 'app/api.bicep' = {
@@ -397,6 +409,8 @@ module api 'app/api.bicep' = {
     identityClientId: identity.outputs.clientId
     virtualNetworkSubnetId: privateNetwork ? network!.outputs.appSubnetId : ''
     appSettings: appSettings
+    entraClientId: entraClientId
+    entraCredentialSettingName: appServiceAuthentication && !empty(entraClientSecret) ? 'MICROSOFT_PROVIDER_AUTHENTICATION_SECRET' : ''
   }
   // The app starts only once its storage and Key Vault answer inside the network.
   dependsOn: [storageEndpoints, keyVaultEndpoint]

@@ -204,7 +204,7 @@ public sealed partial class BicepTests
         Assert.Equal(monitoringMetricsPublisher, identity.GetProperty("variables").GetProperty("roles").GetProperty("monitoringMetricsPublisher").GetString());
         Assert.Contains(Resources(identity, "Microsoft.Authorization/roleAssignments"), a => IsRoleOfTheIdentity(a, "Microsoft.Insights/components", "monitoringMetricsPublisher"));
 
-        var settings = Resource(ModuleTemplate("api"), "Microsoft.Web/sites/config").GetProperty("properties").GetRawText();
+        var settings = AppSettingsResource().GetProperty("properties").GetRawText();
         Assert.Contains("APPLICATIONINSIGHTS_AUTHENTICATION_STRING", settings, StringComparison.Ordinal);
         Assert.Contains("Authorization=AAD", settings, StringComparison.Ordinal);
     }
@@ -238,7 +238,7 @@ public sealed partial class BicepTests
         }
 
         // The settings api.bicep adds (identity, Application Insights) hold no key or password either.
-        var added = Resource(ModuleTemplate("api"), "Microsoft.Web/sites/config").GetProperty("properties").GetString()!;
+        var added = AppSettingsResource().GetProperty("properties").GetString()!;
         Assert.StartsWith("[union(parameters('appSettings'), createObject(", added, StringComparison.Ordinal);
         Assert.DoesNotContain("AccountKey", added, StringComparison.OrdinalIgnoreCase);
         Assert.DoesNotContain("InstrumentationKey=", added, StringComparison.Ordinal);
@@ -522,6 +522,10 @@ public sealed partial class BicepTests
         template.GetProperty("resources").EnumerateArray().Where(r => r.GetProperty("type").GetString() == type).ToList();
 
     private static JsonElement Resource(JsonElement template, string type) => Assert.Single(Resources(template, type));
+
+    /// <summary>The api module's app settings (its other sites/config is the optional authsettingsV2).</summary>
+    private static JsonElement AppSettingsResource() =>
+        Assert.Single(Resources(ModuleTemplate("api"), "Microsoft.Web/sites/config"), r => r.GetProperty("name").GetString()!.EndsWith("'appsettings')]", StringComparison.Ordinal));
 
     /// <summary>The literal last segment of a child resource's name: format('{0}/{1}', …, 'pgbouncer.enabled').</summary>
     private static string ChildName(JsonElement resource)

@@ -22,6 +22,12 @@ param virtualNetworkSubnetId string
 @description('Every app setting of the app, Key Vault references included (built in main.bicep).')
 param appSettings object
 
+@description('Client id of the Entra app registration people sign in with (App Service Authentication); empty leaves the authentication off.')
+param entraClientId string
+
+@description('Name of the app setting holding that registration\'s client secret (a Key Vault reference); empty: no secret, ID tokens only.')
+param entraCredentialSettingName string
+
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
 }
@@ -101,12 +107,56 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
   }
 }
 
+// App Service Authentication (Entra ID) in front of the app, only when an app registration is
+// given. AllowAnonymous, not a redirect or a 401 from the platform: the webhooks (Razorpay, Meta),
+// /api/health, the door check-ins and the console's static pages must stay reachable without a
+// sign-in, and the admin routes answer their own 401/403 problem+json (Admin/Access/AdminAccess.cs).
+// The platform still validates any session or token it is sent and strips X-MS-CLIENT-PRINCIPAL*
+// headers a caller made up, which is what makes Admin__TrustAppServiceAuthentication safe to set.
+// With every path anonymous, excludedPaths has nothing to exclude.
+resource authSettings 'Microsoft.Web/sites/config@2024-04-01' = if (!empty(entraClientId)) {
+  parent: functionApp
+  name: 'authsettingsV2'
+  properties: {
+    platform: {
+      enabled: true
+    }
+    globalValidation: {
+      requireAuthentication: false
+      unauthenticatedClientAction: 'AllowAnonymous'
+    }
+    httpSettings: {
+      requireHttps: true
+    }
+    identityProviders: {
+      azureActiveDirectory: {
+        enabled: true
+        registration: {
+          clientId: entraClientId
+          // Only the tenant's own accounts (v2.0 endpoint: the app roles arrive in the 'roles' claim).
+          openIdIssuer: '${environment().authentication.loginEndpoint}${tenant().tenantId}/v2.0'
+          // The name of an app setting, never the secret: that setting is a Key Vault reference.
+          clientSecretSettingName: empty(entraCredentialSettingName) ? null : entraCredentialSettingName
+        }
+      }
+    }
+    login: {
+      tokenStore: {
+        enabled: true
+      }
+    }
+  }
+}
+
 // The identity and its roles were created before this module ran (main.bicep), so the Key Vault
-// references resolve on the app's first start.
+// references resolve on the app's first start. The settings wait for the authentication: a
+// deployment that turns Admin__TrustAppServiceAuthentication on never has the app believe principal
+// headers before the platform is there to strip forged ones.
 resource settings 'Microsoft.Web/sites/config@2024-04-01' = {
   parent: functionApp
   name: 'appsettings'
   properties: union(appSettings, identitySettings)
+  dependsOn: [authSettings]
 }
 
 output name string = functionApp.name

@@ -22,6 +22,9 @@ param ticketSigningKeyPemBase64 string
 @secure()
 param emailFallbackSmtpSecret string = ''
 @secure()
+@description('Client secret of the Entra app registration of App Service Authentication; empty: none.')
+param entraClientSecret string = ''
+@secure()
 param whatsAppWebhookVerifyToken string
 @secure()
 param metaAppSecret string
@@ -79,6 +82,12 @@ resource emailFallback 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!emp
   properties: { value: emailFallbackSmtpSecret }
 }
 
+resource entraClient 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(entraClientSecret)) {
+  parent: vault
+  name: 'entra-auth-client-secret'
+  properties: { value: entraClientSecret }
+}
+
 resource razorpayPreviousWebhook 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(razorpayPreviousWebhookSecret)) {
   parent: vault
   name: 'razorpay-webhook-secret-previous'
@@ -118,6 +127,7 @@ output razorpayWebhookSecretUri string = razorpayWebhook.properties.secretUri
 // The rotation slot's URI, whether or not the secret exists: main.bicep uses it only when a previous secret is given.
 output razorpayPreviousWebhookSecretUri string = '${vault.properties.vaultUri}secrets/razorpay-webhook-secret-previous'
 output emailFallbackSmtpSecretUri string = '${vault.properties.vaultUri}secrets/email-fallback-smtp-secret'
+output entraClientSecretUri string = '${vault.properties.vaultUri}secrets/entra-auth-client-secret'
 output whatsAppAccessTokenUri string = whatsAppToken.properties.secretUri
 output ticketSigningKeyPemUri string = ticketSigningKey.properties.secretUri
 output whatsAppWebhookVerifyTokenUri string = whatsAppWebhookVerify.properties.secretUri
