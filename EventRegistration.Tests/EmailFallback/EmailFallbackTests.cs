@@ -79,6 +79,26 @@ public sealed class EmailFallbackTests(EmailFallbackApp app) : IClassFixture<Ema
         app.WhatsAppStatusesAsync(WhatsAppWebhookApi.Body(new MetaStatus(wamid, "failed", WhatsAppWebhookApi.Epoch(DateTime.UtcNow) + secondsLater,
             ErrorCode: 131026, ErrorTitle: "Message undeliverable")));
 
+    /// <summary>
+    /// A webhook as Meta delivers it: an answer other than 2xx is sent again. Under twenty
+    /// concurrent copies a busy machine can make a copy wait on the first one's row lock past
+    /// Postgres__LockTimeoutMilliseconds, and the app then answers 503 "try again" (its contract),
+    /// having written nothing. Any other answer is returned as it is, to fail the test.
+    /// </summary>
+    private async Task<HttpAnswer> DeliveredAsMetaDoesAsync(string body)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            var answer = await app.WhatsAppStatusesAsync(body);
+            if (answer.Status != 503 || attempt == 5)
+            {
+                return answer;
+            }
+
+            await Task.Delay(200 * attempt);
+        }
+    }
+
     [Fact]
     public async Task An_undeliverable_ticket_is_emailed_exactly_once_under_twenty_concurrent_duplicate_failure_webhooks_with_the_signed_QR_attached()
     {
@@ -89,7 +109,7 @@ public sealed class EmailFallbackTests(EmailFallbackApp app) : IClassFixture<Ema
         // Byte-different redeliveries of the same failure (another batch around it) as well as identical ones.
         var bodies = Enumerable.Range(0, 20).Select(i => i % 2 == 0 ? identical : WhatsAppWebhookApi.Body([failed], [new MetaStatus($"wamid.batch{i}", "sent", t0)])).ToList();
 
-        var answers = await Task.WhenAll(bodies.Select(b => Task.Run(() => app.WhatsAppStatusesAsync(b))));
+        var answers = await Task.WhenAll(bodies.Select(b => Task.Run(() => DeliveredAsMetaDoesAsync(b))));
 
         Assert.All(answers, a => Assert.True(a.Status == 200, a.ToString()));
         var claimed = await FallbackAsync(ticket.RegistrationId);
