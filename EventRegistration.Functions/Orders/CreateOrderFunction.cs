@@ -24,7 +24,7 @@ public sealed class CreateOrderFunction(CreateOrderHandler handler, IOptions<Raz
         var cancellationToken = request.HttpContext.RequestAborted;
         if (!Guid.TryParse(eventId, out var eventGuid))
         {
-            return Problems.InvalidField("eventId", "'eventId' in the route must be a UUID.");
+            return Problems.RouteIdNotUuid("eventId");
         }
 
         var (json, problem) = await JsonRequest.ReadAsync(request, razorpay.Value.MaxBodyBytes, cancellationToken);

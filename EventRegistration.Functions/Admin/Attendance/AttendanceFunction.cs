@@ -22,7 +22,7 @@ public sealed class AttendanceFunction(AdminAccess access, AttendanceHandler han
 
         if (!Guid.TryParse(eventId, out var id))
         {
-            return Problems.InvalidField("eventId", "'eventId' in the route must be a UUID.");
+            return Problems.RouteIdNotUuid("eventId");
         }
 
         var cancellationToken = request.HttpContext.RequestAborted;

@@ -30,7 +30,7 @@ public sealed class AttendeesFunction(AdminAccess access, AttendeesHandler handl
 
         if (!Guid.TryParse(eventId, out var id))
         {
-            return Problems.InvalidField("eventId", "'eventId' in the route must be a UUID.");
+            return Problems.RouteIdNotUuid("eventId");
         }
 
         var query = request.Query;

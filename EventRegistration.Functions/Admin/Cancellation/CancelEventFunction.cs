@@ -29,7 +29,7 @@ public sealed class CancelEventFunction(
 
         if (!Guid.TryParse(eventId, out var id))
         {
-            return Problems.InvalidField("eventId", "'eventId' in the route must be a UUID.");
+            return Problems.RouteIdNotUuid("eventId");
         }
 
         var cancellationToken = request.HttpContext.RequestAborted;

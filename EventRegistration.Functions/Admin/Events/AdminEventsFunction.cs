@@ -48,7 +48,7 @@ public sealed class AdminEventsFunction(
 
         if (!Guid.TryParse(eventId, out var id))
         {
-            return Problems.InvalidField("eventId", "'eventId' in the route must be a UUID.");
+            return Problems.RouteIdNotUuid("eventId");
         }
 
         var cancellationToken = request.HttpContext.RequestAborted;
@@ -88,7 +88,7 @@ public sealed class AdminEventsFunction(
 
         if (!Guid.TryParse(eventId, out var id))
         {
-            return Problems.InvalidField("eventId", "'eventId' in the route must be a UUID.");
+            return Problems.RouteIdNotUuid("eventId");
         }
 
         var cancellationToken = request.HttpContext.RequestAborted;

@@ -24,7 +24,7 @@ public sealed class MemberUpsertFunction(
 
         if (MemberRules.ParseId(memberId) is not { } id)
         {
-            return Problems.InvalidField(MemberRules.IdField, "'memberId' in the route must be a UUID.");
+            return Problems.RouteIdNotUuid(MemberRules.IdField);
         }
 
         var cancellationToken = request.HttpContext.RequestAborted;

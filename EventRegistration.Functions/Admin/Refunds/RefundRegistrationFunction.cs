@@ -29,7 +29,7 @@ public sealed class RefundRegistrationFunction(
 
         if (!Guid.TryParse(registrationId, out var id))
         {
-            return Problems.InvalidField("registrationId", "'registrationId' in the route must be a UUID.");
+            return Problems.RouteIdNotUuid("registrationId");
         }
 
         var cancellationToken = request.HttpContext.RequestAborted;

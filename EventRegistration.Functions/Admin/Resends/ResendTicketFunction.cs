@@ -33,7 +33,7 @@ public sealed class ResendTicketFunction(
 
         if (!Guid.TryParse(registrationId, out var id))
         {
-            return Problems.InvalidField("registrationId", "'registrationId' in the route must be a UUID.");
+            return Problems.RouteIdNotUuid("registrationId");
         }
 
         if (!request.Headers.TryGetValue(KeyHeader, out var keyValues) || keyValues.Count == 0 || keyValues.ToString().Length == 0)

@@ -30,7 +30,7 @@ public sealed class ScannerKeysFunction(
 
         if (!Guid.TryParse(eventId, out var id))
         {
-            return Problems.InvalidField("eventId", "'eventId' in the route must be a UUID.");
+            return Problems.RouteIdNotUuid("eventId");
         }
 
         var cancellationToken = request.HttpContext.RequestAborted;
@@ -68,7 +68,7 @@ public sealed class ScannerKeysFunction(
 
         if (!Guid.TryParse(eventId, out var id))
         {
-            return Problems.InvalidField("eventId", "'eventId' in the route must be a UUID.");
+            return Problems.RouteIdNotUuid("eventId");
         }
 
         var cancellationToken = request.HttpContext.RequestAborted;
@@ -88,7 +88,7 @@ public sealed class ScannerKeysFunction(
 
         if (!Guid.TryParse(keyId, out var id))
         {
-            return Problems.InvalidField("keyId", "'keyId' in the route must be a UUID.");
+            return Problems.RouteIdNotUuid("keyId");
         }
 
         var cancellationToken = request.HttpContext.RequestAborted;

@@ -24,6 +24,9 @@ public static class Problems
 
     public static ApiResult MalformedJson(string detail) => Make(400, "malformed-json", "Malformed JSON", detail);
     public static ApiResult InvalidField(string field, string detail) => Make(400, "invalid-field", "Invalid field", detail, field);
+
+    /// <summary>An id in the route that is not a UUID: the field named as the route names it.</summary>
+    public static ApiResult RouteIdNotUuid(string field) => InvalidField(field, $"'{field}' in the route must be a UUID.");
     public static ApiResult MissingField(string field) => Make(400, "missing-field", "Missing field", $"'{field}' is required.", field);
     public static ApiResult MissingHeader(string header) => Make(400, "missing-header", "Missing header", $"The header '{header}' is required.", header);
     public static ApiResult BodyTooLarge(int limit) => Make(413, "body-too-large", "Body too large", $"The request body is larger than {limit} bytes.");
