@@ -37,6 +37,7 @@ public sealed class AppLoginTests(TestApp app) : IClassFixture<TestApp>
         await using var login = await LoginAsync(extra);
 
         Assert.Equal(1, await MigrateAsync(app.ConnectionString, login.Name, exists: true));
+        Assert.False(await AdminScalarAsync<bool>("select pg_has_role(@name, 'evreg_app', 'MEMBER')", login.Name));
 
         await using var connection = new NpgsqlConnection(app.ConnectionString);
         await connection.OpenAsync();

@@ -107,12 +107,18 @@ public sealed partial record AppLogin(string Name, Guid? ObjectId)
 
         await using (var connection = await app.OpenConnectionAsync(cancellationToken))
         {
-            // Granting a membership the login already has only raises a notice.
-            await connection.ExecuteAsync($"grant evreg_app to {Quoted(Name)}");
-            var problems = await ProblemsAsync(connection);
+            // Checked before the grant, so a login that could do more never gets evreg_app either.
+            var problems = (await ProblemsAsync(connection)).Where(p => p != NotAMember).ToList();
             if (problems.Count > 0)
             {
                 throw new InvalidOperationException($"The app login \"{Name}\" may do more than evreg_app allows: {string.Join("; ", problems)}.");
+            }
+
+            // Granting a membership the login already has only raises a notice.
+            await connection.ExecuteAsync($"grant evreg_app to {Quoted(Name)}");
+            if ((await ProblemsAsync(connection)).Count > 0)
+            {
+                throw new InvalidOperationException($"The app login \"{Name}\" is not a member of evreg_app after the grant.");
             }
         }
 
@@ -131,7 +137,7 @@ public sealed partial record AppLogin(string Name, Guid? ObjectId)
 
         if (!login.Member)
         {
-            problems.Add("it is not a member of evreg_app");
+            problems.Add(NotAMember);
         }
 
         if (login.Attributes.Length > 0)
@@ -156,6 +162,8 @@ public sealed partial record AppLogin(string Name, Guid? ObjectId)
 
         return problems;
     }
+
+    private const string NotAMember = "it is not a member of evreg_app";
 
     private async Task<bool> ExistsAsync(NpgsqlConnection connection) =>
         await connection.ExecuteScalarAsync<bool>("select exists (select 1 from pg_roles where rolname = @Name)", new { Name });
