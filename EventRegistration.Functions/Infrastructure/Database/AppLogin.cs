@@ -60,8 +60,8 @@ public sealed partial record AppLogin(string Name, Guid? ObjectId)
 
     /// <summary>
     /// Creates the Entra principal if it is missing (in <paramref name="principals"/>, the
-    /// <c>postgres</c> database), grants <c>evreg_app</c> in <paramref name="app"/>, then refuses a
-    /// login that could do more than <c>evreg_app</c> allows. Idempotent: a second run changes nothing.
+    /// <c>postgres</c> database), refuses a login that could do more than <c>evreg_app</c> allows,
+    /// and grants it <c>evreg_app</c> in <paramref name="app"/>. Idempotent: a second run changes nothing.
     /// </summary>
     public async Task<string> EnsureAsync(NpgsqlDataSource app, Func<NpgsqlDataSource> principals, CancellationToken cancellationToken = default)
     {
