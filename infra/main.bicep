@@ -41,14 +41,6 @@ param location string
 @description('private (the default): the app on a virtual network, PostgreSQL on private access, storage and Key Vault on private endpoints, no firewall rule. public: a development deployment with public endpoints and PostgreSQL\'s "any Azure service" rule; never for real payments.')
 param networkAccess string = 'private'
 
-@description('PostgreSQL administrator login (also the app\'s login until a dedicated role exists).')
-param postgresAdministratorLogin string = 'evregadmin'
-
-@secure()
-@minLength(12)
-@description('PostgreSQL administrator password.')
-param postgresAdministratorPassword string
-
 @allowed(['15', '16'])
 param postgresVersion string = '16'
 
@@ -246,8 +238,8 @@ module postgres 'app/postgres.bicep' = {
     skuName: postgresSkuName
     skuTier: postgresSkuTier
     storageSizeGB: postgresStorageSizeGB
-    administratorLogin: postgresAdministratorLogin
-    administratorPassword: postgresAdministratorPassword
+    administratorPrincipalId: migrations.outputs.identityPrincipalId
+    administratorName: migrations.outputs.identityName
     pgBouncerDefaultPoolSize: pgBouncerDefaultPoolSize
     pgBouncerMaxClientConnections: pgBouncerMaxClientConnections
     delegatedSubnetId: privateNetwork ? network!.outputs.postgresSubnetId : ''
@@ -255,9 +247,12 @@ module postgres 'app/postgres.bicep' = {
   }
 }
 
-// Through PgBouncer (6432), TLS required. No Reset On Close: PgBouncer in transaction mode
-// hands the server connection on after each transaction, so Npgsql's DISCARD ALL is wasted.
-var postgresConnectionString = 'Host=${postgres.outputs.fullyQualifiedDomainName};Port=6432;Database=${databaseName};Username=${postgresAdministratorLogin};Password="${replace(postgresAdministratorPassword, '"', '""')}";SSL Mode=Require;Maximum Pool Size=${postgresMaxPoolSize};No Reset On Close=true'
+// Through PgBouncer (6432, which takes Entra tokens too), TLS required. No password: the user is
+// the app identity's PostgreSQL principal (named like the identity, made a member of evreg_app by
+// the migrate command) and its Entra token is the password (Postgres__EntraAuthentication). Not a
+// secret, so a plain setting. No Reset On Close: PgBouncer in transaction mode hands the server
+// connection on after each transaction, so Npgsql's DISCARD ALL is wasted.
+var postgresConnectionString = 'Host=${postgres.outputs.fullyQualifiedDomainName};Port=6432;Database=${databaseName};Username=${identity.outputs.name};SSL Mode=Require;Maximum Pool Size=${postgresMaxPoolSize};No Reset On Close=true'
 
 module keyVault 'app/keyvault.bicep' = {
   name: 'keyvault'
@@ -266,7 +261,6 @@ module keyVault 'app/keyvault.bicep' = {
     location: location
     tags: tags
     keyVaultName: take('kv-${abbreviation}', 24)
-    postgresConnectionString: postgresConnectionString
     razorpayKeySecret: razorpayKeySecret
     razorpayWebhookSecret: razorpayWebhookSecret
     razorpayPreviousWebhookSecret: razorpayPreviousWebhookSecret
@@ -308,7 +302,9 @@ module identity 'app/identity.bicep' = {
   }
 }
 
-module migrations 'app/migrations.bicep' = if (privateNetwork) {
+// The migration identity (the server's Entra administrator) and the registry of the migrator
+// image, in both deployments: migrations always run as that identity from a container.
+module migrations 'app/migrations.bicep' = {
   name: 'migrations'
   scope: resourceGroup
   params: {
@@ -325,12 +321,12 @@ var appSettings = {
   // Identity-based storage: the host and the app's own clients (StorageClients) sign in with the
   // Function App's identity; no account key exists in any setting, and the account refuses them.
   AzureWebJobsStorage__accountName: storage.outputs.name
-  Postgres__ConnectionString: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.postgresConnectionSecretUri})'
+  Postgres__ConnectionString: postgresConnectionString
   Postgres__MaxConcurrentTransactions: string(postgresMaxConcurrentTransactions)
   Postgres__SlotWaitMilliseconds: '4000'
   Postgres__LockTimeoutMilliseconds: '3000'
-  // Password sign-in until the identity is mapped to evreg_app (infra/README.md, "App database role").
-  Postgres__EntraAuthentication: 'false'
+  // The app's identity signs in with an Entra token (api.bicep names it: Postgres__credential, __clientId).
+  Postgres__EntraAuthentication: 'true'
   Postgres__TokenRefreshSeconds: '1800'
   Razorpay__KeyId: razorpayKeyId
   Razorpay__KeySecret: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.razorpayKeySecretUri})'
@@ -441,11 +437,16 @@ output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
 output POSTGRES_SERVER_NAME string = postgres.outputs.name
 output POSTGRES_HOST string = postgres.outputs.fullyQualifiedDomainName
 output POSTGRES_DATABASE string = databaseName
-output POSTGRES_ADMIN_LOGIN string = postgresAdministratorLogin
-// How infra/scripts/migrate.sh reaches the server: from a container group inside the network, or
-// (public development deployment) from this machine through a temporary firewall rule.
+// infra/scripts/migrate.sh runs the migrator as a container group signed in as the migration
+// identity: inside the network's jobs subnet (private), or without a subnet (public development
+// deployment, reaching the server through its "any Azure service" rule). It then makes the app's
+// identity a PostgreSQL principal that is a member of evreg_app only.
 output NETWORK_ACCESS string = networkAccess
-output MIGRATION_REGISTRY_NAME string = privateNetwork ? migrations!.outputs.registryName : ''
-output MIGRATION_REGISTRY_LOGIN_SERVER string = privateNetwork ? migrations!.outputs.loginServer : ''
-output MIGRATION_IDENTITY_ID string = privateNetwork ? migrations!.outputs.identityId : ''
+output MIGRATION_REGISTRY_NAME string = migrations.outputs.registryName
+output MIGRATION_REGISTRY_LOGIN_SERVER string = migrations.outputs.loginServer
+output MIGRATION_IDENTITY_ID string = migrations.outputs.identityId
+output MIGRATION_IDENTITY_NAME string = migrations.outputs.identityName
+output MIGRATION_IDENTITY_CLIENT_ID string = migrations.outputs.identityClientId
 output MIGRATION_SUBNET_ID string = privateNetwork ? network!.outputs.jobsSubnetId : ''
+output APP_IDENTITY_NAME string = identity.outputs.name
+output APP_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId

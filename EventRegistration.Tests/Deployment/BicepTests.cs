@@ -28,7 +28,6 @@ public sealed partial class BicepTests
     /// <summary>The settings holding secrets: each must be a Key Vault reference in Azure.</summary>
     private static readonly string[] SecretSettings =
     [
-        "Postgres__ConnectionString",
         "Razorpay__KeySecret",
         "Razorpay__WebhookSecrets__0",
         "WhatsApp__AccessToken",
@@ -129,7 +128,7 @@ public sealed partial class BicepTests
         var parameters = Template.Value.GetProperty("parameters");
         foreach (var name in new[]
                  {
-                     "postgresAdministratorPassword", "razorpayKeySecret", "razorpayWebhookSecret",
+                     "razorpayKeySecret", "razorpayWebhookSecret",
                      "whatsAppAccessToken", "ticketSigningKeyPemBase64", "whatsAppWebhookVerifyToken", "metaAppSecret",
                  })
         {
@@ -375,8 +374,7 @@ public sealed partial class BicepTests
     [Fact]
     public void App_connects_through_pgbouncer_within_the_connection_budget()
     {
-        var connectionString = Module("keyvault").GetProperty("properties").GetProperty("parameters")
-            .GetProperty("postgresConnectionString").GetProperty("value").GetString()!;
+        var connectionString = AppSettings()["Postgres__ConnectionString"];
         Assert.Contains("Port=6432;", connectionString, StringComparison.Ordinal);
         Assert.Contains("SSL Mode=Require;", connectionString, StringComparison.Ordinal);
         Assert.Contains("Maximum Pool Size={", connectionString, StringComparison.Ordinal);
@@ -446,24 +444,100 @@ public sealed partial class BicepTests
         var text = File.ReadAllText(Path.Combine(RepositoryRoot, "infra", "scripts", "migrate.sh"));
         Assert.Contains("Port=5432", text, StringComparison.Ordinal);
         Assert.Contains("--subnet \"$MIGRATION_SUBNET_ID\"", text, StringComparison.Ordinal);
-        Assert.Contains("--secure-environment-variables \"Postgres__ConnectionString=", text, StringComparison.Ordinal);
+        Assert.Contains("--environment-variables \"Postgres__ConnectionString=$connection\"", text, StringComparison.Ordinal);
         Assert.Contains("ENTRYPOINT [\"dotnet\", \"EventRegistration.Functions.dll\", \"migrate\"]",
             File.ReadAllText(Path.Combine(RepositoryRoot, "infra", "migrate", "Dockerfile")), StringComparison.Ordinal);
 
         // The hook's inputs are outputs of the template, filled only in the private deployment.
         var outputs = Template.Value.GetProperty("outputs");
-        foreach (var name in new[] { "NETWORK_ACCESS", "MIGRATION_REGISTRY_NAME", "MIGRATION_REGISTRY_LOGIN_SERVER", "MIGRATION_IDENTITY_ID", "MIGRATION_SUBNET_ID" })
+        foreach (var name in new[]
+                 {
+                     "NETWORK_ACCESS", "MIGRATION_REGISTRY_NAME", "MIGRATION_REGISTRY_LOGIN_SERVER", "MIGRATION_IDENTITY_ID", "MIGRATION_SUBNET_ID",
+                     "MIGRATION_IDENTITY_NAME", "MIGRATION_IDENTITY_CLIENT_ID", "APP_IDENTITY_NAME", "APP_IDENTITY_PRINCIPAL_ID",
+                 })
         {
             Assert.True(outputs.TryGetProperty(name, out _), $"output {name} missing");
             Assert.Contains(name, text, StringComparison.Ordinal);
         }
 
-        Assert.Equal("[variables('privateNetwork')]", Module("migrations").GetProperty("condition").GetString());
+        // The subnet only in the private deployment; the migration identity and registry in both.
+        Assert.Contains("subnet=(--subnet \"$MIGRATION_SUBNET_ID\")", text, StringComparison.Ordinal);
+        Assert.False(Module("migrations").TryGetProperty("condition", out _), "migrations run as the migration identity in every deployment");
         var registry = Resource(ModuleTemplate("migrations"), "Microsoft.ContainerRegistry/registries");
         Assert.False(registry.GetProperty("properties").GetProperty("adminUserEnabled").GetBoolean());
 
         // The build context never carries local settings (real secrets may live there).
         Assert.Contains("**/local.settings.json", File.ReadAllText(Path.Combine(RepositoryRoot, ".dockerignore")), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Postgres_takes_entra_tokens_only_with_the_migration_identity_as_its_administrator()
+    {
+        var template = ModuleTemplate("postgres");
+        var server = Resource(template, "Microsoft.DBforPostgreSQL/flexibleServers").GetProperty("properties");
+        var auth = server.GetProperty("authConfig");
+        Assert.Equal("Enabled", auth.GetProperty("activeDirectoryAuth").GetString());
+        Assert.Equal("Disabled", auth.GetProperty("passwordAuth").GetString());
+        Assert.Equal("[tenant().tenantId]", auth.GetProperty("tenantId").GetString());
+        Assert.False(server.TryGetProperty("administratorLogin", out _), "a password login would exist");
+        Assert.False(server.TryGetProperty("administratorLoginPassword", out _), "a password would exist");
+        Assert.DoesNotContain(Template.Value.GetProperty("parameters").EnumerateObject(),
+            p => p.Name.Contains("postgres", StringComparison.OrdinalIgnoreCase) && p.Value.GetProperty("type").GetString() == "securestring");
+
+        // The one Entra administrator: the migration identity (a user-assigned identity of its own), never the app's.
+        var administrator = Resource(template, "Microsoft.DBforPostgreSQL/flexibleServers/administrators");
+        Assert.Equal("[format('{0}/{1}', parameters('serverName'), parameters('administratorPrincipalId'))]", administrator.GetProperty("name").GetString());
+        Assert.Equal("ServicePrincipal", administrator.GetProperty("properties").GetProperty("principalType").GetString());
+        Assert.Equal("[parameters('administratorName')]", administrator.GetProperty("properties").GetProperty("principalName").GetString());
+        Assert.Equal("[tenant().tenantId]", administrator.GetProperty("properties").GetProperty("tenantId").GetString());
+        Assert.Matches(@"'migrations'\), '[0-9-]+'\)\.outputs\.identityPrincipalId\.value\]$", ModuleParameter("postgres", "administratorPrincipalId"));
+        Assert.Matches(@"'migrations'\), '[0-9-]+'\)\.outputs\.identityName\.value\]$", ModuleParameter("postgres", "administratorName"));
+        Assert.Equal("Microsoft.ManagedIdentity/userAssignedIdentities", Resource(ModuleTemplate("migrations"), "Microsoft.ManagedIdentity/userAssignedIdentities").GetProperty("type").GetString());
+        var migrationIdentity = ModuleParameter("migrations", "identityName");
+        var appIdentity = ModuleParameter("identity", "identityName");
+        Assert.Equal("[format('id-migrate-{0}', variables('abbreviation'))]", migrationIdentity);
+        Assert.Equal("[format('id-api-{0}', variables('abbreviation'))]", appIdentity);
+        Assert.DoesNotContain(Resources(ModuleTemplate("migrations"), "Microsoft.Authorization/roleAssignments"), a => a.GetRawText().Contains("Microsoft.DBforPostgreSQL", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void App_signs_in_to_postgres_as_its_own_identity_with_a_token_and_no_password()
+    {
+        var settings = AppSettings();
+        Assert.Equal("true", settings["Postgres__EntraAuthentication"]);
+        var connectionString = settings["Postgres__ConnectionString"];
+        Assert.StartsWith("[format('Host={0};Port=6432;Database={1};Username={2};SSL Mode=Require;", connectionString, StringComparison.Ordinal);
+        Assert.Contains("'identity'), '2025-04-01').outputs.name.value", connectionString, StringComparison.Ordinal);
+        Assert.DoesNotContain("migrations", connectionString, StringComparison.Ordinal);
+        Assert.DoesNotContain("Password", connectionString, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain("postgres", ModuleTemplate("keyvault").GetRawText(), StringComparison.OrdinalIgnoreCase);
+
+        // The token comes from the app's user-assigned identity, named outright (PostgresSignIn's credential section).
+        var added = AppSettingsResource().GetProperty("properties").GetString()!;
+        Assert.Contains("'Postgres__credential', 'managedidentity', 'Postgres__clientId', parameters('identityClientId')", added, StringComparison.Ordinal);
+        Assert.Equal("[reference(extensionResourceId(format('/subscriptions/{0}/resourceGroups/{1}', subscription().subscriptionId, format('rg-{0}', parameters('environmentName'))), 'Microsoft.Resources/deployments', 'identity'), '2025-04-01').outputs.clientId.value]",
+            ModuleParameter("api", "identityClientId"));
+    }
+
+    [Fact]
+    public void Migrations_sign_in_as_the_migration_identity_and_make_the_app_identity_a_member_of_evreg_app()
+    {
+        var text = File.ReadAllText(Path.Combine(RepositoryRoot, "infra", "scripts", "migrate.sh"));
+        Assert.Contains("connection=\"Host=$POSTGRES_HOST;Port=5432;Database=$POSTGRES_DATABASE;Username=$MIGRATION_IDENTITY_NAME;SSL Mode=Require\"", text, StringComparison.Ordinal);
+        Assert.Contains("\"Postgres__EntraAuthentication=true\"", text, StringComparison.Ordinal);
+        Assert.Contains("\"Postgres__credential=managedidentity\" \"Postgres__clientId=$MIGRATION_IDENTITY_CLIENT_ID\"", text, StringComparison.Ordinal);
+        Assert.Contains("--assign-identity \"$MIGRATION_IDENTITY_ID\"", text, StringComparison.Ordinal);
+        Assert.Contains($"\"{Functions.Infrastructure.Database.AppLogin.NameSetting}=$APP_IDENTITY_NAME\"", text, StringComparison.Ordinal);
+        Assert.Contains($"\"{Functions.Infrastructure.Database.AppLogin.ObjectIdSetting}=$APP_IDENTITY_PRINCIPAL_ID\"", text, StringComparison.Ordinal);
+        Assert.DoesNotContain(text.Split('\n').Where(l => !l.TrimStart().StartsWith('#')), l => l.Contains("password", StringComparison.OrdinalIgnoreCase));
+        Assert.DoesNotContain("firewall-rule", text, StringComparison.Ordinal);
+
+        var outputs = Template.Value.GetProperty("outputs");
+        Assert.Contains("'migrations'), '2025-04-01').outputs.identityName.value", outputs.GetProperty("MIGRATION_IDENTITY_NAME").GetProperty("value").GetString(), StringComparison.Ordinal);
+        Assert.Contains("'migrations'), '2025-04-01').outputs.identityClientId.value", outputs.GetProperty("MIGRATION_IDENTITY_CLIENT_ID").GetProperty("value").GetString(), StringComparison.Ordinal);
+        Assert.Contains("'identity'), '2025-04-01').outputs.name.value", outputs.GetProperty("APP_IDENTITY_NAME").GetProperty("value").GetString(), StringComparison.Ordinal);
+        Assert.Contains("'identity'), '2025-04-01').outputs.principalId.value", outputs.GetProperty("APP_IDENTITY_PRINCIPAL_ID").GetProperty("value").GetString(), StringComparison.Ordinal);
+        Assert.False(outputs.TryGetProperty("POSTGRES_ADMIN_LOGIN", out _));
     }
 
     private static Dictionary<string, string> AppSettings()

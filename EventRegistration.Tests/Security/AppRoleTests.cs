@@ -1,7 +1,9 @@
+using EventRegistration.Functions;
 using EventRegistration.Functions.Health;
 using EventRegistration.Tests.Infrastructure;
 using EventRegistration.Tests.Reconciliation;
 using EventRegistration.Tests.Tickets;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
 using Npgsql;
 
@@ -9,7 +11,9 @@ namespace EventRegistration.Tests.Security;
 
 /// <summary>
 /// The app signed in as a login that is only a member of <c>evreg_app</c> (migration 0009), as
-/// the Function App's identity is in Azure; the test's own helpers keep the owner's connection.
+/// the Function App's identity is in Azure, made so by the <c>migrate</c> command's mapping step
+/// (<see cref="EventRegistration.Functions.Infrastructure.Database.AppLogin"/>); the test's own
+/// helpers keep the owner's connection.
 /// </summary>
 public sealed class AppRoleApp : TestApp
 {
@@ -24,9 +28,20 @@ public sealed class AppRoleApp : TestApp
         using (var admin = new NpgsqlConnection(TestDatabase.AdminConnectionString))
         {
             admin.Open();
-            using var create = new NpgsqlCommand($"create role {Login} login password '{Password}' in role evreg_app", admin);
+            using var create = new NpgsqlCommand($"create role {Login} login password '{Password}'", admin);
             create.ExecuteNonQuery();
         }
+
+        // Made a member of evreg_app the way every deploy does it: by the migrate command, after
+        // the migrations, as the owner (in Azure, the migration identity). Only the creation of the
+        // Entra principal is skipped: the login above stands in for it.
+        var exitCode = Task.Run(() => CommandLine.RunAsync(["migrate"], new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Postgres:ConnectionString"] = ConnectionString,
+            ["Migrate:AppLoginName"] = Login,
+            ["Migrate:AppLoginExists"] = "true",
+        }).Build())).GetAwaiter().GetResult();
+        Assert.Equal(0, exitCode);
 
         AppConnectionString = new NpgsqlConnectionStringBuilder(ConnectionString) { Username = Login, Password = Password }.ConnectionString;
         settings["Postgres:ConnectionString"] = AppConnectionString;

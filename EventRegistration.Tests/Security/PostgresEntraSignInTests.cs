@@ -79,6 +79,22 @@ public sealed class PostgresEntraSignInTests(TestApp app) : IClassFixture<TestAp
         Assert.Equal(0, tokens.Calls);
     }
 
+    [Fact]
+    public async Task The_deployments_credential_settings_choose_the_user_assigned_managed_identity()
+    {
+        // What infra/app/api.bicep sets beside the connection string: the client factory builds a
+        // ManagedIdentityCredential for that client id, not a DefaultAzureCredential chain.
+        var settings = app.Settings();
+        settings["Postgres:credential"] = "managedidentity";
+        settings["Postgres:clientId"] = "4b1f3c0e-8d62-4f6a-9d0e-2a7c5b9e1f30";
+        await using var services = new ServiceCollection()
+            .AddLogging()
+            .AddEventRegistration(new ConfigurationBuilder().AddInMemoryCollection(settings).Build())
+            .BuildServiceProvider();
+
+        Assert.IsType<Azure.Identity.ManagedIdentityCredential>(services.GetRequiredKeyedService<TokenCredential>(PostgresSignIn.CredentialKey));
+    }
+
     private static async Task<string> CurrentUserAsync(NpgsqlDataSource dataSource)
     {
         await using var connection = await dataSource.OpenConnectionAsync();
@@ -92,31 +108,5 @@ public sealed class PostgresEntraSignInTests(TestApp app) : IClassFixture<TestAp
         await admin.OpenAsync();
         await using var command = new NpgsqlCommand(sql, admin);
         await command.ExecuteNonQueryAsync();
-    }
-
-    /// <summary>Stands in for DefaultAzureCredential: hands out <see cref="Current"/> and counts the requests.</summary>
-    private sealed class FakeTokenSource(string first) : TokenCredential
-    {
-        private int _calls;
-
-        public volatile string Current = first;
-
-        public int Calls => Volatile.Read(ref _calls);
-
-        public System.Collections.Concurrent.ConcurrentQueue<string> Scopes { get; } = new();
-
-        public override AccessToken GetToken(TokenRequestContext requestContext, CancellationToken cancellationToken)
-        {
-            foreach (var scope in requestContext.Scopes)
-            {
-                Scopes.Enqueue(scope);
-            }
-
-            Interlocked.Increment(ref _calls);
-            return new AccessToken(Current, DateTimeOffset.UtcNow.AddHours(1));
-        }
-
-        public override ValueTask<AccessToken> GetTokenAsync(TokenRequestContext requestContext, CancellationToken cancellationToken) =>
-            ValueTask.FromResult(GetToken(requestContext, cancellationToken));
     }
 }

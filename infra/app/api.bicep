@@ -51,14 +51,18 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
 }
 
 // Identity settings shared by the host and the app. The host reads AzureWebJobsStorage__credential
-// and __clientId; the app's own clients (StorageClients, the PostgreSQL token source) use the Azure
-// SDK's DefaultAzureCredential, which takes the user-assigned identity from AZURE_CLIENT_ID.
+// and __clientId; the app's storage clients (StorageClients) use the Azure SDK's
+// DefaultAzureCredential, which takes the user-assigned identity from AZURE_CLIENT_ID. The
+// PostgreSQL token source (PostgresSignIn) is named outright: Postgres__credential and __clientId
+// make the client factory build a ManagedIdentityCredential for this identity, no credential chain.
 // Application Insights accepts only Entra-authenticated ingestion (disableLocalAuth): the host
 // reads APPLICATIONINSIGHTS_AUTHENTICATION_STRING, and so does the app's exporter (MetricsExport).
 var identitySettings = {
   AzureWebJobsStorage__credential: 'managedidentity'
   AzureWebJobsStorage__clientId: identityClientId
   AZURE_CLIENT_ID: identityClientId
+  Postgres__credential: 'managedidentity'
+  Postgres__clientId: identityClientId
   APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsights.properties.ConnectionString
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
 }

@@ -1,13 +1,12 @@
 // Key Vault holding every secret the app reads. Authorisation is Azure RBAC; the app's identity
 // gets "Key Vault Secrets User" in api.bicep. Secret values arrive as @secure parameters and
 // never leave as outputs: only their URIs do. Storage has no secret here: the app reaches it with
-// its identity, and the account refuses shared keys.
+// its identity, and the account refuses shared keys. PostgreSQL has none either: the app signs in
+// with an Entra token of its identity, and the server refuses passwords (postgres.bicep).
 param location string
 param tags object
 param keyVaultName string
 
-@secure()
-param postgresConnectionString string
 @secure()
 param razorpayKeySecret string
 @secure()
@@ -56,12 +55,6 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
       bypass: 'None'
     }
   }
-}
-
-resource postgresConnection 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
-  parent: vault
-  name: 'postgres-connection-string'
-  properties: { value: postgresConnectionString }
 }
 
 resource razorpayKey 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
@@ -121,7 +114,6 @@ resource metaApp 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
 output name string = vault.name
 output id string = vault.id
 // Versionless URIs: the app picks up a rotated secret without a redeployment.
-output postgresConnectionSecretUri string = postgresConnection.properties.secretUri
 output razorpayKeySecretUri string = razorpayKey.properties.secretUri
 output razorpayWebhookSecretUri string = razorpayWebhook.properties.secretUri
 // The rotation slot's URI, whether or not the secret exists: main.bicep uses it only when a previous secret is given.

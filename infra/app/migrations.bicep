@@ -1,9 +1,10 @@
-// What the deploy hook needs to migrate the database from inside the private network: a registry
-// for the migrator image (built from infra/migrate/Dockerfile by `az acr build`, so the deploying
-// machine needs no Docker) and an identity that may pull it. The hook starts a one-off container
-// group from that image in the network's jobs subnet, which reaches PostgreSQL on 5432 privately
-// (infra/scripts/migrate.sh). The registry holds code only, no secret: the admin password reaches
-// the container as a secure environment variable of the run, never the image.
+// What the deploy hook needs to migrate the database: a registry for the migrator image (built from
+// infra/migrate/Dockerfile by `az acr build`, so the deploying machine needs no Docker) and the
+// migration identity. The hook starts a one-off container group from that image (in the private
+// deployment inside the network's jobs subnet, which reaches PostgreSQL on 5432 privately) running
+// as this identity (infra/scripts/migrate.sh). The identity pulls the image and is the PostgreSQL
+// server's Microsoft Entra administrator (postgres.bicep): the container signs in with its token.
+// No secret anywhere: not in the registry, the image or the run.
 param location string
 param tags object
 param registryName string
@@ -28,7 +29,7 @@ resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' 
   tags: tags
 }
 
-// The container group pulls its image with this identity; it holds nothing else.
+// The container group pulls its image with this identity; in Azure RBAC it holds nothing else.
 resource pull 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(registry.id, identity.id, acrPull)
   scope: registry
@@ -42,3 +43,6 @@ resource pull 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
 output registryName string = registry.name
 output loginServer string = registry.properties.loginServer
 output identityId string = identity.id
+output identityName string = identity.name
+output identityClientId string = identity.properties.clientId
+output identityPrincipalId string = identity.properties.principalId

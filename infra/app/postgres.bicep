@@ -1,6 +1,14 @@
 // Azure Database for PostgreSQL Flexible Server with its built-in PgBouncer. PgBouncer is only
 // offered on the General Purpose and Memory Optimized tiers, hence no Burstable default.
 // Server parameters are applied one after another: the service rejects concurrent updates.
+//
+// Microsoft Entra sign-in only: the server has no password login at all (passwordAuth Disabled,
+// no administratorLogin), so there is no password to leak, rotate or break glass with. Its one
+// Entra administrator is the migration identity (migrations.bicep), which the deploy hook's
+// container signs in as to migrate and to create the app's principal (infra/README.md, "App
+// database role"); the app's own identity is never an administrator. An operator who must get in
+// adds themself as a further administrator through Azure (RBAC on the server, audited), not
+// through a shared secret.
 param location string
 param tags object
 param serverName string
@@ -9,9 +17,12 @@ param postgresVersion string
 param skuName string
 param skuTier string
 param storageSizeGB int
-param administratorLogin string
-@secure()
-param administratorPassword string
+
+@description('Object (principal) id of the user-assigned identity that administers the server: the migration identity.')
+param administratorPrincipalId string
+
+@description('Name of that identity: the PostgreSQL role Azure creates for it, and the user name it signs in with.')
+param administratorName string
 
 @description('PgBouncer server connections per user/database pair: the connections PostgreSQL actually sees from the app.')
 param pgBouncerDefaultPoolSize int
@@ -37,8 +48,6 @@ resource server 'Microsoft.DBforPostgreSQL/flexibleServers@2024-08-01' = {
   }
   properties: {
     version: postgresVersion
-    administratorLogin: administratorLogin
-    administratorLoginPassword: administratorPassword
     storage: { storageSizeGB: storageSizeGB }
     backup: {
       backupRetentionDays: 7
@@ -55,8 +64,9 @@ resource server 'Microsoft.DBforPostgreSQL/flexibleServers@2024-08-01' = {
       publicNetworkAccess: 'Enabled'
     }
     authConfig: {
-      activeDirectoryAuth: 'Disabled'
-      passwordAuth: 'Enabled'
+      activeDirectoryAuth: 'Enabled'
+      passwordAuth: 'Disabled'
+      tenantId: tenant().tenantId
     }
   }
 }
@@ -138,6 +148,18 @@ resource pgBouncerPreparedStatements 'Microsoft.DBforPostgreSQL/flexibleServers/
     source: 'user-override'
   }
   dependsOn: [pgBouncerMaxClients]
+}
+
+// After the last parameter change: the service takes one operation on a server at a time.
+resource administrator 'Microsoft.DBforPostgreSQL/flexibleServers/administrators@2024-08-01' = {
+  parent: server
+  name: administratorPrincipalId
+  properties: {
+    principalName: administratorName
+    principalType: 'ServicePrincipal'
+    tenantId: tenant().tenantId
+  }
+  dependsOn: [pgBouncerPreparedStatements]
 }
 
 output name string = server.name

@@ -1,7 +1,9 @@
 using System.Reflection;
 using DbUp;
 using DbUp.Engine.Output;
+using DbUp.Postgresql;
 using Microsoft.Extensions.Logging;
+using Npgsql;
 
 namespace EventRegistration.Functions.Infrastructure.Database;
 
@@ -17,10 +19,16 @@ public static class Migrator
 
     private static bool IsMigration(string name) => name.Contains(".Migrations.", StringComparison.Ordinal) && name.EndsWith(".sql", StringComparison.Ordinal);
 
-    public static IReadOnlyList<string> Apply(string connectionString, ILogger? logger = null)
+    public static IReadOnlyList<string> Apply(string connectionString, ILogger? logger = null) =>
+        Apply(DeployChanges.To.PostgresqlDatabase(connectionString), logger);
+
+    /// <summary>Through a data source: the deploy hook's, which signs in with an Entra token (PostgresSignIn).</summary>
+    public static IReadOnlyList<string> Apply(NpgsqlDataSource dataSource, ILogger? logger = null) =>
+        Apply(DeployChanges.To.PostgresqlDatabase(new PostgresqlConnectionManager(dataSource)), logger);
+
+    private static IReadOnlyList<string> Apply(DbUp.Builder.UpgradeEngineBuilder builder, ILogger? logger)
     {
-        var upgrader = DeployChanges.To
-            .PostgresqlDatabase(connectionString)
+        var upgrader = builder
             .WithScriptsEmbeddedInAssembly(Assembly.GetExecutingAssembly(), IsMigration)
             .WithTransactionPerScript()
             .LogTo(logger is null ? new NoOpUpgradeLog() : new LoggerUpgradeLog(logger))
