@@ -31,6 +31,9 @@ public sealed class CheckinBatchHandler(Database database, TimeProvider clock)
          where r.id = any(@RegistrationIds)
          order by r.id
            for no key update of r;
+        select r.id as RegistrationId, p.refund_status as RefundStatus
+          from event_registrations r join payments p on p.payment_id = r.payment_id
+         where r.id = any(@RegistrationIds) and p.refund_status is not null;
         select registration_id as RegistrationId, admitted_at as AdmittedAt, scanner_id as ScannerId, nonce
           from checkins where registration_id = any(@RegistrationIds);
         """;
@@ -71,6 +74,11 @@ public sealed class CheckinBatchHandler(Database database, TimeProvider clock)
                 stored = (await read.ReadAsync<CheckinHandler.StoredScan>()).ToDictionary(s => s.Nonce);
                 keyRow = await read.ReadSingleOrDefaultAsync<CheckinHandler.ScannerKeyRow>();
                 tickets = (await read.ReadAsync<DoorTicket>()).ToDictionary(t => t.RegistrationId);
+                foreach (var (registrationId, refundStatus) in await read.ReadAsync<(Guid, string)>())
+                {
+                    tickets[registrationId] = tickets[registrationId] with { RefundStatus = refundStatus };
+                }
+
                 admissions = (await read.ReadAsync<AdmissionRow>()).ToDictionary(a => a.RegistrationId, a => new Admission(a.AdmittedAt, a.ScannerId, a.Nonce));
             }
 

@@ -12,7 +12,9 @@ public sealed record Scan(ScannerCredential Credential, TicketClaims Claims, str
 /// Admits a paid registration exactly once, in one transaction: the nonce's stored answer first (a
 /// retry gets its first answer back and changes nothing), then the scanner key, then the
 /// registration row locked (FOR NO KEY UPDATE: scans of one ticket queue on it, and a refund or
-/// cancellation cannot change it between the judgement and the admission), then its admission.
+/// cancellation cannot change it between the judgement and the admission), then its payment's refund
+/// state (an operator's refund locks the registration row while it makes the payment due, so this
+/// later statement sees it), then its admission. A ticket admitted before its refund stays admitted.
 /// Every answer given from here is stored with the nonce, refusals included.
 /// </summary>
 public sealed class CheckinHandler(Database database, TimeProvider clock)
@@ -26,6 +28,7 @@ public sealed class CheckinHandler(Database database, TimeProvider clock)
           from event_registrations r join events e on e.id = r.event_id join members m on m.id = r.member_id
          where r.id = @RegistrationId
            for no key update of r;
+        select p.refund_status from event_registrations r join payments p on p.payment_id = r.payment_id where r.id = @RegistrationId;
         select admitted_at as AdmittedAt, scanner_id as ScannerId, nonce from checkins where registration_id = @RegistrationId;
         """;
 
@@ -53,6 +56,8 @@ public sealed class CheckinHandler(Database database, TimeProvider clock)
                 stored = await read.ReadSingleOrDefaultAsync<StoredScan>();
                 keyRow = await read.ReadSingleOrDefaultAsync<ScannerKeyRow>();
                 ticket = await read.ReadSingleOrDefaultAsync<DoorTicket>();
+                var refundStatus = await read.ReadSingleOrDefaultAsync<string?>();
+                ticket = ticket is null ? null : ticket with { RefundStatus = refundStatus };
                 admission = await read.ReadSingleOrDefaultAsync<Admission>();
             }
 

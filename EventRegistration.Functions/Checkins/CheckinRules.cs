@@ -3,8 +3,15 @@ using EventRegistration.Functions.Tickets;
 
 namespace EventRegistration.Functions.Checkins;
 
-/// <summary>What the door holds about one signed ticket, read under the registration's lock.</summary>
-public sealed record DoorTicket(Guid RegistrationId, Guid EventId, string RegistrationStatus, string EventStatus, string EventTitle, string MemberName);
+/// <summary>
+/// What the door holds about one signed ticket, read under the registration's lock.
+/// <see cref="RefundStatus"/> is its payment's refund state, read by a statement after the lock (so a
+/// refund committed while the scan waited for the row is seen); null when nothing is refunded.
+/// </summary>
+public sealed record DoorTicket(Guid RegistrationId, Guid EventId, string RegistrationStatus, string EventStatus, string EventTitle, string MemberName)
+{
+    public string? RefundStatus { get; init; }
+}
 
 /// <summary>The ticket's admission, if it has one.</summary>
 public sealed record Admission(DateTime AdmittedAt, string ScannerId, Guid Nonce);
@@ -29,7 +36,7 @@ public static class CheckinRules
             return OtherEvent;
         }
 
-        var check = TicketVerifier.Judge(claims, ticket?.EventId == claims.EventId ? ticket.RegistrationStatus : null, ticket?.EventStatus);
+        var check = TicketVerifier.Judge(claims, ticket?.EventId == claims.EventId ? ticket.RegistrationStatus : null, ticket?.EventStatus, ticket?.RefundStatus);
         return check.Verdict == TicketVerdict.Valid ? null : check.Reason;
     }
 
@@ -53,7 +60,8 @@ public static class CheckinRules
         {
             OtherEvent => ("ticket-other-event", "Ticket for another event", "This ticket is for another event."),
             TicketCheck.Refunded => ("ticket-refunded", "Ticket refunded", "The ticket's payment was refunded; it no longer admits."),
-            TicketCheck.RefundDue => ("ticket-refund-due", "Ticket being refunded", "The ticket's payment is being refunded; it does not admit."),
+            TicketCheck.RefundDue => ("ticket-refund-due", "Ticket being refunded",
+                "The ticket's payment is being refunded (an operator's refund or the event's cancellation); it does not admit."),
             TicketCheck.Cancelled => ("ticket-cancelled", "Ticket cancelled", "The registration was cancelled; the ticket does not admit."),
             TicketCheck.NotPaid => ("ticket-not-paid", "Ticket not paid", "The registration is not paid (its order is pending); the ticket does not admit."),
             TicketCheck.EventCancelled => ("ticket-event-cancelled", "Event cancelled", "The event is cancelled; no ticket admits."),

@@ -16,7 +16,8 @@ public sealed record KitAdmission(Guid RegistrationId, DateTime AdmittedAt, stri
 
 /// <summary>
 /// What a scanner needs to keep admitting with the network gone: the keys that verify tickets, the
-/// event's valid tickets with the names to show, the tickets that no longer admit, and who is in.
+/// event's valid tickets with the names to show, the tickets that no longer admit (judged by the
+/// door's rule, <see cref="TicketVerifier.Judge"/>: a refund owed, a cancelled event), and who is in.
 /// <c>Version</c> is the server's clock (Unix milliseconds) when the kit was read; with
 /// <c>since</c> only what changed from <see cref="Overlap"/> before that version is sent (a write
 /// whose transaction was still open at that instant carries an earlier time than its commit, and
@@ -32,12 +33,16 @@ public sealed class OfflineKitHandler(Database database, TicketSigner signer, Ti
 
     private const string ReadKey = "select id, event_id as EventId, revoked_at is not null as Revoked from scanner_keys where key_hash = @KeyHash";
 
+    // A ticket is sent again when its registration, its payment (a refund made due: the registration
+    // stays paid) or the event's cancellation changed since the version, so no ticket stays valid on a
+    // phone that merges changes.
     private const string ReadKit = """
         select title, status from events where id = @EventId;
-        select r.id as RegistrationId, m.name as MemberName, r.status
-          from event_registrations r join members m on m.id = r.member_id
+        select r.id as RegistrationId, m.name as MemberName, r.status, p.refund_status as RefundStatus
+          from event_registrations r join members m on m.id = r.member_id join events e on e.id = r.event_id
+          left join payments p on p.payment_id = r.payment_id
          where r.event_id = @EventId and r.status in ('paid', 'refunded', 'refund_due', 'cancelled')
-           and (@Since::timestamptz is null or r.updated_at >= @Since)
+           and (@Since::timestamptz is null or r.updated_at >= @Since or p.updated_at >= @Since or e.cancelled_at >= @Since)
          order by r.id;
         select registration_id as RegistrationId, admitted_at as AdmittedAt, scanner_id as ScannerId
           from checkins where event_id = @EventId and (@Since::timestamptz is null or recorded_at >= @Since)
@@ -68,7 +73,9 @@ public sealed class OfflineKitHandler(Database database, TicketSigner signer, Ti
                 return Problems.EventNotFound();
             }
 
-            var tickets = (await read.ReadAsync<(Guid RegistrationId, string MemberName, string Status)>()).ToList();
+            var tickets = (await read.ReadAsync<(Guid RegistrationId, string MemberName, string Status, string? RefundStatus)>())
+                .Select(t => (t.RegistrationId, t.MemberName, Check: TicketVerifier.Judge(new TicketClaims(t.RegistrationId, eventId), t.Status, ev.Status, t.RefundStatus)))
+                .ToList();
             var admitted = (await read.ReadAsync<KitAdmission>()).ToList();
             await transaction.CommitAsync(cancellationToken);
 
@@ -79,9 +86,8 @@ public sealed class OfflineKitHandler(Database database, TicketSigner signer, Ti
             }
 
             var kit = new OfflineKit(eventId, ev.Title, ev.Status, version.ToUnixTimeMilliseconds(), since is null, keys,
-                tickets.Where(t => t.Status == "paid").Select(t => new KitTicket(t.RegistrationId, t.MemberName)).ToList(),
-                tickets.Where(t => t.Status != "paid").Select(t => new KitRevokedTicket(t.RegistrationId, t.MemberName,
-                    TicketVerifier.Judge(new TicketClaims(t.RegistrationId, eventId), t.Status, ev.Status).Reason ?? t.Status)).ToList(),
+                tickets.Where(t => t.Check.Verdict == TicketVerdict.Valid).Select(t => new KitTicket(t.RegistrationId, t.MemberName)).ToList(),
+                tickets.Where(t => t.Check.Verdict != TicketVerdict.Valid).Select(t => new KitRevokedTicket(t.RegistrationId, t.MemberName, t.Check.Reason!)).ToList(),
                 admitted);
             var result = ApiResult.Ok(kit);
             result.Headers["Cache-Control"] = "no-store";

@@ -37,8 +37,9 @@ public sealed record TicketCheck(TicketVerdict Verdict, string? Reason, TicketCl
 public sealed class TicketVerifier(TicketSigner signer, Database database)
 {
     private const string ReadState = """
-        select r.status as registration_status, e.status as event_status
+        select r.status as registration_status, e.status as event_status, p.refund_status
           from event_registrations r join events e on e.id = r.event_id
+          left join payments p on p.payment_id = r.payment_id
          where r.id = @RegistrationId and r.event_id = @EventId
         """;
 
@@ -50,21 +51,30 @@ public sealed class TicketVerifier(TicketSigner signer, Database database)
         }
 
         var state = await database.RunAsync("ticket_verify", connection =>
-            connection.QuerySingleOrDefaultAsync<(string RegistrationStatus, string EventStatus)?>(ReadState,
+            connection.QuerySingleOrDefaultAsync<(string RegistrationStatus, string EventStatus, string? RefundStatus)?>(ReadState,
                 new { claims.RegistrationId, claims.EventId }), cancellationToken);
-        return Judge(claims, state?.RegistrationStatus, state?.EventStatus);
+        return Judge(claims, state?.RegistrationStatus, state?.EventStatus, state?.RefundStatus);
     }
 
-    /// <summary>The rule, given what the database holds (null: no such registration of that event).</summary>
-    public static TicketCheck Judge(TicketClaims claims, string? registrationStatus, string? eventStatus) =>
-        (registrationStatus, eventStatus) switch
+    /// <summary>
+    /// The rule, given what the database holds (null: no such registration of that event).
+    /// <paramref name="refundStatus"/> is the registration's payment's refund state: an operator's
+    /// refund or an event's cancellation leaves the registration <c>paid</c> (its seat held) until
+    /// Razorpay reports the money back, but from the moment the refund is owed the ticket no longer
+    /// admits. A refund that failed at Razorpay is still owed (an operator finishes it), so it does
+    /// not admit either; <c>partial</c> (staff returned part of it in the Dashboard, nothing owed) does.
+    /// </summary>
+    public static TicketCheck Judge(TicketClaims claims, string? registrationStatus, string? eventStatus, string? refundStatus) =>
+        (registrationStatus, eventStatus, refundStatus) switch
         {
-            (null, _) => new(TicketVerdict.Revoked, TicketCheck.UnknownRegistration, claims),
-            ("paid", "cancelled") => new(TicketVerdict.Revoked, TicketCheck.EventCancelled, claims),
-            ("paid", _) => new(TicketVerdict.Valid, null, claims),
-            ("refunded", _) => new(TicketVerdict.Revoked, TicketCheck.Refunded, claims),
-            ("refund_due", _) => new(TicketVerdict.Revoked, TicketCheck.RefundDue, claims),
-            ("cancelled", _) => new(TicketVerdict.Revoked, TicketCheck.Cancelled, claims),
+            (null, _, _) => new(TicketVerdict.Revoked, TicketCheck.UnknownRegistration, claims),
+            ("paid", "cancelled", _) => new(TicketVerdict.Revoked, TicketCheck.EventCancelled, claims),
+            ("paid", _, "due" or "requested" or "failed") => new(TicketVerdict.Revoked, TicketCheck.RefundDue, claims),
+            ("paid", _, "processed") => new(TicketVerdict.Revoked, TicketCheck.Refunded, claims),
+            ("paid", _, _) => new(TicketVerdict.Valid, null, claims),
+            ("refunded", _, _) => new(TicketVerdict.Revoked, TicketCheck.Refunded, claims),
+            ("refund_due", _, _) => new(TicketVerdict.Revoked, TicketCheck.RefundDue, claims),
+            ("cancelled", _, _) => new(TicketVerdict.Revoked, TicketCheck.Cancelled, claims),
             _ => new(TicketVerdict.Revoked, TicketCheck.NotPaid, claims),
         };
 }

@@ -69,6 +69,8 @@ public sealed class OnlineScannerApp : ScannerBrowserApp;
 
 public sealed class OfflineScannerApp : ScannerBrowserApp;
 
+public sealed class RefundingScannerApp : ScannerBrowserApp;
+
 public sealed class ScannerOnlineBrowserTests(OnlineScannerApp app) : IClassFixture<OnlineScannerApp>
 {
     [SkippableFact]
@@ -141,6 +143,43 @@ public sealed class ScannerOfflineBrowserTests(OfflineScannerApp app) : IClassFi
         Assert.Equal(("south", "offline"), admission);
         Assert.Equal(1, await app.ScalarAsync<long>("select count(*) from checkin_scans where registration_id = @RegistrationId and source = 'offline'",
             new { app.RegistrationId }));
+        browser.AssertNoErrors();
+        Assert.Empty(app.Http.Failures);
+        await app.AssertAllAsync();
+    }
+}
+
+public sealed class ScannerRefundBrowserTests(RefundingScannerApp app) : IClassFixture<RefundingScannerApp>
+{
+    [SkippableFact]
+    public async Task A_ticket_whose_refund_an_operator_asked_for_is_refused_offline_from_the_kit_and_online_by_the_server()
+    {
+        // The seat is still paid: only the payment's refund is owed.
+        Assert.Equal(202, (await EventRegistration.Tests.Admin.AdminOperatorCalls.RefundRegistrationAsync(app, app.RegistrationId)).Status);
+        await using var browser = await app.OpenAsync(nameof(A_ticket_whose_refund_an_operator_asked_for_is_refused_offline_from_the_kit_and_online_by_the_server), BrowserPage.Phone);
+        var page = browser.Page;
+        await page.GotoAsync(app.SetupLink("east"));
+        await page.WaitForSelectorAsync("body[data-kit-version]");
+
+        await page.Context.SetOfflineAsync(true);
+        await page.WaitForSelectorAsync("#network.offline");
+        await page.ClickAsync("#start");
+        await page.WaitForSelectorAsync("#result.refuse:not([hidden])");
+        Assert.Equal("Ticket being refunded", await page.TextContentAsync("#detail"));
+        Assert.Equal(app.MemberName, await page.TextContentAsync("#name"));
+        await browser.ScreenshotAsync("scanner-refund-offline");
+        await page.WaitForSelectorAsync("#result[hidden]", new() { State = WaitForSelectorState.Attached });
+
+        await page.Context.SetOfflineAsync(false);
+        await page.WaitForSelectorAsync("#network.online");
+        var online = await page.WaitForResponseAsync(r => r.Url.EndsWith("/api/checkins/", StringComparison.Ordinal) && r.Request.Method == "POST", new() { Timeout = 20_000 });
+        Assert.Equal(409, online.Status);
+        await page.WaitForSelectorAsync("#result.refuse:not([hidden])");
+        Assert.Equal("Ticket being refunded", await page.TextContentAsync("#detail"));
+        await browser.ScreenshotAsync("scanner-refund-online");
+
+        Assert.Equal(0, await app.ScalarAsync<long>("select count(*) from checkins where registration_id = @RegistrationId", new { app.RegistrationId }));
+        Assert.Equal(0, await page.EvaluateAsync<int>("Number(document.getElementById('queued').dataset.count)"));
         browser.AssertNoErrors();
         Assert.Empty(app.Http.Failures);
         await app.AssertAllAsync();

@@ -192,7 +192,7 @@
     if (claims.eventId !== kit.eventId) return show(false, '', 'Ticket for another event');
     if (kit.eventStatus === 'cancelled') return show(false, '', 'Event cancelled');
     const revoked = kit.revoked[claims.registrationId];
-    if (revoked) return show(false, revoked.name, `Ticket ${revoked.reason.replace('_', ' ')}`);
+    if (revoked) return show(false, revoked.name, refusals[revoked.reason] || 'Ticket does not admit');
     const admitted = kit.admitted[claims.registrationId];
     if (admitted) return show(false, kit.valid[claims.registrationId] || '', `Already admitted at ${time(admitted.at)} by ${admitted.by}`);
 
@@ -202,6 +202,16 @@
     await showQueued();
     return show(true, kit.valid[claims.registrationId] || 'Valid ticket', 'Admitted (offline, queued)');
   }
+
+  // The kit's reasons (TicketCheck in TicketVerifier.cs), in the words of the server's answers (CheckinRules.cs).
+  const refusals = {
+    refunded: 'Ticket refunded',
+    refund_due: 'Ticket being refunded',
+    cancelled: 'Ticket cancelled',
+    not_paid: 'Ticket not paid',
+    event_cancelled: 'Event cancelled',
+    unknown_registration: 'Ticket unknown',
+  };
 
   function time(iso) {
     return iso ? new Date(iso).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }) : '?';

@@ -71,6 +71,20 @@ public sealed class ConsoleAttendanceTests(BrowserApp app) : IClassFixture<Brows
 
         Assert.True(await page.EvaluateAsync<bool>("document.documentElement.scrollWidth <= window.innerWidth"), "The attendance page scrolls sideways on a phone.");
         await browser.ScreenshotAsync("console-attendance");
+
+        // The attendees page shows each admission: when (the venue's clock) and by which scanner; Esha's stays empty.
+        await page.EvaluateAsync($"location.hash = '#/events/{eventId}/attendees'");
+        var attendee = (Guid id) => page.Locator($"#attendees tr[data-registration-id='{id}']");
+        await Expect(attendee(tickets[1]).Locator(".admitted-by")).ToHaveTextAsync("north");
+        await Expect(attendee(tickets[1]).Locator(".admitted-at")).ToContainTextAsync("6:20");
+        await Expect(attendee(tickets[2]).Locator(".admitted-by")).ToHaveTextAsync("south");
+        await Expect(attendee(tickets[2]).Locator(".admitted-at")).ToContainTextAsync("7:10");
+        await Expect(attendee(tickets[3]).Locator(".admitted-by")).ToHaveTextAsync("door-1");
+        await Expect(attendee(tickets[4]).Locator(".admitted-at")).ToHaveTextAsync("—");
+        await Expect(attendee(tickets[4]).Locator(".admitted-by")).ToHaveTextAsync("—");
+        await Expect(attendee(tickets[0]).Locator(".admitted-by")).ToHaveTextAsync("north");
+        Assert.True(await page.EvaluateAsync<bool>("document.documentElement.scrollWidth <= window.innerWidth"), "The attendees page scrolls sideways on a phone.");
+        await browser.ScreenshotAsync("console-attendees-admitted");
         browser.AssertNoErrors();
         Assert.Empty(app.Http.Failures);
         await app.AssertAllAsync();

@@ -4,13 +4,14 @@ const keyStorage = 'evreg.adminKey';
 const apiBase = new URL('../admin/', document.baseURI);
 
 export class ApiError extends Error {
-  constructor(status, title, detail, field, type) {
+  constructor(status, title, detail, field, type, problem = {}) {
     super(detail || title);
     this.status = status;
     this.title = title;
     this.detail = detail;
     this.field = field;
     this.type = type;
+    this.problem = problem; // the whole problem document, its extension members included
   }
 
   // What a person reads: the API's own title and detail (problem+json), the field at fault.
@@ -28,6 +29,14 @@ export const credentials = {
   },
 };
 
+// Who is signed in (GET /api/admin/session): role 'organiser' or 'operator', and how they came in.
+export const session = {
+  role: null,
+  signedInWith: null,
+  signIn: { adminKey: true, microsoft: null },
+  get isOperator() { return this.role === 'operator'; },
+};
+
 const statusWords = {
   400: 'The request was not accepted', 401: 'Not signed in', 403: 'Not allowed', 404: 'Not found',
   409: 'Conflict', 413: 'Too large', 422: 'Refused', 429: 'Too many requests', 500: 'Server error',
@@ -41,7 +50,7 @@ async function toError(response) {
       const problem = await response.json();
       if (problem && (problem.title || problem.detail)) {
         return new ApiError(response.status, problem.title || statusWords[response.status] || 'Error',
-          problem.detail || '', problem.field, problem.type);
+          problem.detail || '', problem.field, problem.type, problem);
       }
     } catch { /* not JSON after all: fall through to the status */ }
   }

@@ -1,5 +1,5 @@
 // The console's shell: who is signed in, which page is shown (by the URL's #fragment).
-import { api, credentials, ApiError } from './api.js';
+import { api, credentials, session, ApiError } from './api.js';
 import { h, showError, clearMessage, showPending, act } from './dom.js';
 import * as events from './pages/events.js';
 import * as attendees from './pages/attendees.js';
@@ -35,19 +35,45 @@ export function render(...nodes) {
   main().replaceChildren(...nodes.filter((n) => n !== null && n !== undefined && n !== false));
 }
 
+// Asks the API who this is; the answer (or the 401/403 problem) also says which ways in to offer.
+async function loadSession() {
+  try {
+    const answer = await api('GET', 'session');
+    Object.assign(session, { role: answer.role, signedInWith: answer.signedInWith, signIn: answer.signIn });
+  } catch (error) {
+    if (error instanceof ApiError && error.problem.signIn) session.signIn = error.problem.signIn;
+    Object.assign(session, { role: null, signedInWith: null });
+    throw error;
+  }
+}
+
+// The navigation as this person may use it: no operator-only page for an organiser, and the
+// sign-out that undoes how they signed in (the key in this tab, or App Service Authentication's cookie).
+function drawNav() {
+  document.getElementById('nav').hidden = !signedIn;
+  for (const link of document.querySelectorAll('#nav [data-role="operator"]')) link.hidden = !session.isOperator;
+  const microsoft = session.signedInWith === 'appServiceAuthentication' && session.signIn.microsoft;
+  document.getElementById('sign-out').hidden = Boolean(microsoft);
+  const leave = document.getElementById('sign-out-microsoft');
+  leave.hidden = !microsoft;
+  if (microsoft) leave.href = session.signIn.microsoft.logout;
+}
+
 function signInPage(reason) {
   const input = h('input', { type: 'password', name: 'adminKey', autocomplete: 'current-password', required: true, id: 'admin-key' });
+  const microsoft = session.signIn.microsoft;
   const form = h('form', { class: 'card narrow', id: 'sign-in' },
     h('h1', {}, 'Sign in'),
-    h('p', { class: 'muted' }, 'Enter your admin key. It is kept in this browser tab only, until you sign out or close the tab.'),
+    microsoft ? h('p', {}, h('a', { class: 'button', id: 'sign-in-microsoft', href: microsoft.login }, 'Sign in with Microsoft')) : null,
+    h('p', { class: 'muted' }, `${microsoft ? 'Or enter an admin key' : 'Enter your admin key'}. It is kept in this browser tab only, until you sign out or close the tab.`),
     h('label', { class: 'field', for: 'admin-key' }, h('span', {}, 'Admin key'), input),
     h('button', { type: 'submit' }, 'Sign in'));
   form.addEventListener('submit', (e) => {
     e.preventDefault();
-    act(form.querySelector('button'), async () => {
+    act(form.querySelector('button[type="submit"]'), async () => {
       credentials.key = input.value.trim();
       try {
-        await api('GET', 'events');
+        await loadSession();
       } catch (error) {
         credentials.key = null;
         throw error;
@@ -60,13 +86,23 @@ function signInPage(reason) {
   if (reason) showError(reason);
 }
 
+// Signed in by App Service Authentication but without an admin role: say so, and offer to sign out.
+function noRolePage(error) {
+  const microsoft = session.signIn.microsoft;
+  render(h('section', { class: 'card narrow', id: 'no-role' },
+    h('h1', {}, 'No admin role'),
+    h('p', {}, 'You are signed in, but your account has neither the organiser nor the operator role. Ask an administrator to assign one, or sign in as someone else.'),
+    microsoft ? h('p', {}, h('a', { class: 'button secondary', id: 'no-role-sign-out', href: microsoft.logout }, 'Sign out')) : null));
+  showError(error);
+}
+
 async function show() {
   for (const cleanup of leaving) cleanup();
   leaving = [];
   for (const dialog of document.querySelectorAll('dialog')) dialog.remove();
   clearMessage();
   showPending();
-  document.getElementById('nav').hidden = !signedIn;
+  drawNav();
   if (!signedIn) return;
   const hash = location.hash || '#/events';
   const [path, query = ''] = hash.split('?');
@@ -79,7 +115,8 @@ async function show() {
         if (error instanceof ApiError && error.status === 401) {
           signedIn = false;
           credentials.key = null;
-          document.getElementById('nav').hidden = true;
+          Object.assign(session, { role: null, signedInWith: null });
+          drawNav();
           signInPage(error);
           return;
         }
@@ -96,21 +133,24 @@ async function start() {
   document.getElementById('sign-out').addEventListener('click', () => {
     credentials.key = null;
     signedIn = false;
+    Object.assign(session, { role: null, signedInWith: null });
     location.hash = '#/events';
     signInPage();
-    document.getElementById('nav').hidden = true;
+    drawNav();
   });
   window.addEventListener('hashchange', show);
   // A key in this tab, or a person App Service Authentication signed in (the platform's cookie
-  // comes with every call): either way the first call says whether we are in.
+  // comes with every call): either way the session call says whether we are in, and as whom.
   try {
-    await api('GET', 'events');
+    await loadSession();
     signedIn = true;
     await show();
   } catch (error) {
     if (error instanceof ApiError && error.status === 401) {
       credentials.key = null;
       signInPage();
+    } else if (error instanceof ApiError && error.status === 403) {
+      noRolePage(error);
     } else {
       signInPage(error);
     }

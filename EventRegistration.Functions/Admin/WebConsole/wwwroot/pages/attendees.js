@@ -1,4 +1,4 @@
-import { api } from '../api.js';
+import { api, session } from '../api.js';
 import { h, when, showError, clearMessage, act } from '../dom.js';
 import { render, onLeave } from '../app.js';
 import { registrationActions } from './registrationActions.js';
@@ -41,9 +41,13 @@ export async function show(eventId, query) {
       h('td', { 'data-label': 'Status' }, h('span', { class: `status ${a.status}` }, a.status)),
       h('td', { 'data-label': 'Payment' }, a.paymentId || '—', a.paidAt ? h('small', { class: 'muted' }, ` ${when(a.paidAt)}`) : null),
       h('td', { 'data-label': 'Ticket' }, h('span', { class: `status ${a.ticketStatus}` }, a.ticketStatus)),
+      // The door check-in: when, and by which scanner (its id); empty until admitted.
+      h('td', { 'data-label': 'Admitted at', class: 'admitted-at' }, a.admittedAt ? when(a.admittedAt, event.timeZone) : '—'),
+      h('td', { 'data-label': 'Admitted by', class: 'admitted-by' }, a.admittedBy || '—'),
       h('td', { 'data-label': '' },
         h('div', { class: 'actions' },
-          h('a', { class: 'button secondary', href: `#/lookup?registrationId=${a.registrationId}` }, 'History'),
+          // The history is the operators' look-up: an organiser would only be refused it.
+          session.isOperator ? h('a', { class: 'button secondary', href: `#/lookup?registrationId=${a.registrationId}` }, 'History') : null,
           registrationActions(a, refresh))))));
     summary.textContent = term
       ? `${shown.length} of ${rows.length} loaded match “${search.value.trim()}”${nextAfter ? ' (load more to search further)' : ''}.`
@@ -115,7 +119,7 @@ export async function show(eventId, query) {
     h('div', { class: 'row' }, summary, download),
     h('div', { class: 'table-wrap' },
       h('table', { class: 'cards', id: 'attendees' },
-        h('thead', {}, h('tr', {}, ['Name', 'WhatsApp', 'Status', 'Payment', 'Ticket', ''].map((t) => h('th', {}, t)))),
+        h('thead', {}, h('tr', {}, ['Name', 'WhatsApp', 'Status', 'Payment', 'Ticket', 'Admitted at', 'Admitted by', ''].map((t) => h('th', {}, t)))),
         body)),
     more);
 }

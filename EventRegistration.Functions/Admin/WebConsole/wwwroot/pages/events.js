@@ -1,4 +1,4 @@
-import { api, ApiError } from '../api.js';
+import { api, session, ApiError } from '../api.js';
 import { h, money, when, act, field, flash, showNotice } from '../dom.js';
 import { render } from '../app.js';
 import { withReason } from './dialogs.js';
@@ -62,7 +62,7 @@ export async function list() {
       h('a', { class: 'button', href: `#/events/${event.id}/attendees` }, 'Attendees'),
       h('a', { class: 'button secondary', href: `#/events/${event.id}/attendance` }, 'Attendance'),
       event.status === 'cancelled' ? null : h('a', { class: 'button secondary', href: `#/events/${event.id}/edit` }, 'Edit'),
-      event.status === 'cancelled' ? null : cancelButton(event))));
+      event.status === 'cancelled' || !session.isOperator ? null : cancelButton(event))));
   render(
     h('div', { class: 'row' }, h('h1', {}, 'Events'), h('a', { class: 'button', href: '#/events/new', id: 'new-event' }, 'New event')),
     rows.length ? h('ul', { class: 'list', id: 'events' }, rows) : h('p', { class: 'muted', id: 'events' }, 'No events yet. Create the first one.'));

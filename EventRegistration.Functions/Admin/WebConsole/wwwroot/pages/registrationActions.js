@@ -1,11 +1,13 @@
-import { api } from '../api.js';
+import { api, session } from '../api.js';
 import { h, showNotice } from '../dom.js';
 import { withReason } from './dialogs.js';
 
-// Refund and resend, offered where a registration is shown (attendees, look-up).
+// Refund and resend, offered where a registration is shown (attendees, look-up), to operators only:
+// the API refuses both to an organiser, so an organiser is not shown a button that can only fail.
 export function registrationActions(registration, afterChange) {
   const id = registration.registrationId;
   const buttons = [];
+  if (!session.isOperator) return buttons;
   if (registration.status === 'paid') {
     buttons.push(h('button', {
       type: 'button', class: 'secondary', dataset: { action: 'refund', registrationId: id },
