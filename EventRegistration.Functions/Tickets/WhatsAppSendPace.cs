@@ -95,6 +95,19 @@ public sealed class WhatsAppSendPace(Database database, IOptions<WhatsAppOptions
         on conflict (phone_number_id, recipient_hash) do update set next_at = greatest(r.next_at, @Now + @Pause)
         """;
 
+    /// <summary>
+    /// A recipient's row matters only until its next allowed time; one a pair spacing past it (a
+    /// margin for the instances' clocks) is dropped, oldest first, so the table holds the recipients
+    /// of the last seconds rather than a hash of every number ever written to.
+    /// </summary>
+    private const string PurgeRecipients = """
+        delete from whatsapp_recipient_pace
+         where (phone_number_id, recipient_hash) in (select phone_number_id, recipient_hash from whatsapp_recipient_pace
+                                                      where next_at < @Before
+                                                      order by next_at
+                                                      limit @Limit)
+        """;
+
     /// <summary>Waits for this message's slot, or throws a rate-limited <see cref="WhatsAppException"/> naming when to come back.</summary>
     public async Task WaitForTurnAsync(string recipientE164, CancellationToken cancellationToken)
     {
@@ -171,6 +184,14 @@ public sealed class WhatsAppSendPace(Database database, IOptions<WhatsAppOptions
             logger.LogWarning(e, "WhatsApp answered {Code}; the send pace could not be slowed down", failure.Code);
         }
     }
+
+    /// <summary>Drops at most <paramref name="limit"/> recipient rows that stopped mattering a pair spacing ago; returns how many.</summary>
+    public Task<int> PurgeRecipientsAsync(int limit, CancellationToken cancellationToken) =>
+        database.RunAsync("whatsapp_pace_purge", connection => connection.ExecuteAsync(PurgeRecipients, new
+        {
+            Before = clock.GetUtcNow().UtcDateTime - PairSpacing,
+            Limit = limit,
+        }), cancellationToken);
 
     private static byte[] RecipientHash(string recipientE164) => SHA256.HashData(Encoding.UTF8.GetBytes(recipientE164));
 

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using Dapper;
 using EventRegistration.Functions.Infrastructure.WhatsApp;
+using EventRegistration.Functions.Reconciliation;
 using EventRegistration.Functions.Tickets;
 using EventRegistration.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
@@ -216,6 +217,29 @@ public sealed class WhatsAppSendPaceTests(TestApp app) : IClassFixture<TestApp>,
         Assert.Single(app.WhatsApp.SentTo(limited.Phone));
         await app.AssertAllAsync();
     }
+
+    [Fact]
+    public async Task The_reconciliation_drops_recipient_rows_once_their_pair_spacing_is_long_past_and_keeps_the_rest()
+    {
+        var pace = app.Services.GetRequiredService<WhatsAppSendPace>();
+        var earlier = "+9191" + RandomNumberGenerator.GetInt32(10_000_000, 99_999_999);
+        Assert.True((await pace.TakeAsync(earlier, CancellationToken.None)).Granted);
+        app.Clock.Advance(WhatsAppSendPace.PairSpacing * 2 + TimeSpan.FromSeconds(1));
+        var recent = "+9190" + RandomNumberGenerator.GetInt32(10_000_000, 99_999_999);
+        Assert.True((await pace.TakeAsync(recent, CancellationToken.None)).Granted);
+        Assert.Equal(2L, await RecipientRowsAsync(earlier, recent));
+
+        var run = await app.Services.GetRequiredService<ReconciliationRunner>().RunAsync(false, CancellationToken.None);
+
+        Assert.True(run.Count("whatsapp_pace", "recipients_purged") >= 1, run.ToString());
+        Assert.Equal(0L, await RecipientRowsAsync(earlier));
+        Assert.Equal(1L, await RecipientRowsAsync(recent));
+        Assert.False((await pace.TakeAsync(recent, CancellationToken.None)).Granted);
+    }
+
+    private Task<long> RecipientRowsAsync(params string[] phones) =>
+        app.ScalarAsync<long>("select count(*) from whatsapp_recipient_pace where recipient_hash = any(@Hashes)",
+            new { Hashes = phones.Select(p => SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(p))).ToArray() });
 
     /// <summary>A sending number of the test's own, so the fixture's schedule is not disturbed.</summary>
     private static string NewNumber() => RandomNumberGenerator.GetInt32(100_000, 999_999).ToString(System.Globalization.CultureInfo.InvariantCulture);
