@@ -1,5 +1,6 @@
 using EventRegistration.Functions.Infrastructure.Configuration;
 using EventRegistration.Functions.Infrastructure.WhatsApp;
+using EventRegistration.Functions.Reconciliation;
 using EventRegistration.Functions.Tickets;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -29,6 +30,7 @@ public static class TicketServices
         services.AddSingleton<TicketBlobs>();
         services.AddSingleton<TicketLocks>();
         services.AddSingleton<WhatsAppSendPace>();
+        services.AddSingleton<IReconciliationStep, WhatsAppPaceStep>();
 
         services.AddHttpClient<WhatsAppClient>(WhatsAppClient.HttpClientName, (provider, http) =>
             {

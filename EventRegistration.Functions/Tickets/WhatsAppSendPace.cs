@@ -8,19 +8,29 @@ using Microsoft.Extensions.Options;
 
 namespace EventRegistration.Functions.Tickets;
 
-/// <summary>A send slot: granted (at <see cref="At"/>, this long from now) or not (come back after this long; nothing was reserved).</summary>
+/// <summary>
+/// A send slot: granted (at <see cref="At"/> on the database's clock, this long from when the
+/// database granted it) or not (come back after this long; nothing was reserved).
+/// </summary>
 public sealed record SendTurn(bool Granted, TimeSpan Wait, DateTime? At = null);
 
 /// <summary>
 /// WhatsApp's pace for one business number, shared by every instance: at most
 /// <c>WhatsApp__MessagesPerSecond</c> messages a second (130429 beyond it) and one message about
 /// every 6 s to the same recipient (131056). Each send takes the number's next free slot from one
-/// PostgreSQL row (slot n+1 = slot n + 1/rate, a virtual schedule), then waits for it. The times are
-/// the instances' own (TimeProvider), which NTP keeps within milliseconds of each other in Azure: a
-/// skew shows as a slot a few milliseconds early, not as a burst. A slot further away than
-/// <see cref="LongestWait"/>, or a recipient not yet writable again, is not taken: the delivery is
-/// rescheduled as rate limited, which spends no attempt (<see cref="DeliveryRetryPolicy"/>).
+/// PostgreSQL row (slot n+1 = slot n + 1/rate, a virtual schedule), then waits for it. A slot further
+/// away than <see cref="LongestWait"/>, or a recipient not yet writable again, is not taken: the
+/// delivery is rescheduled as rate limited, which spends no attempt (<see cref="DeliveryRetryPolicy"/>).
 /// WhatsApp's own rate-limit answers move the schedule too, so every instance slows down together.
+/// <para>
+/// The number's schedule runs on the database's clock (<c>clock_timestamp()</c>, read once the
+/// row is locked), and the instance is told only how long to wait: a slot is never granted earlier
+/// than the moment it is granted, however long the sender queued for the row, and no instance's
+/// clock skew moves its sends against the others'. Slots taken from an instance's clock read before
+/// the statement let every sender that queued on the row's lock go out together when it was
+/// released (WhatsAppSendPaceTests, docs/tickets.md). The recipient's 6 s stays on the instance's
+/// clock (TimeProvider): a skew of milliseconds is nothing against it, and tests move it.
+/// </para>
 /// </summary>
 public sealed class WhatsAppSendPace(Database database, IOptions<WhatsAppOptions> options, TimeProvider clock, ILogger<WhatsAppSendPace> logger)
 {
@@ -47,8 +57,10 @@ public sealed class WhatsAppSendPace(Database database, IOptions<WhatsAppOptions
 
     /// <summary>
     /// One statement: no slot while the recipient must wait; otherwise the number's next slot, if it
-    /// is near enough, and the recipient's next allowed time from that slot. A slot lost in a crash
-    /// costs a gap of 1/rate, so the commit does not wait for the WAL flush.
+    /// is near enough, and the recipient's next allowed time from that slot (converted to the
+    /// instance's clock). The slot and the wait are the database's: <c>clock_timestamp()</c> in the
+    /// update is read after the row lock is held. A slot lost in a crash costs a gap of 1/rate, so
+    /// the commit does not wait for the WAL flush.
     /// </summary>
     private const string Take = """
         set local synchronous_commit = off;
@@ -56,31 +68,44 @@ public sealed class WhatsAppSendPace(Database database, IOptions<WhatsAppOptions
             select next_at from whatsapp_recipient_pace where phone_number_id = @Number and recipient_hash = @Recipient
         ), slot as (
             insert into whatsapp_send_pace as p (phone_number_id, next_slot_at)
-            select @Number, @Now + @Spacing
+            select @Number, clock_timestamp() + @Spacing
              where not exists (select 1 from recipient where next_at > @Now)
             on conflict (phone_number_id) do update
-               set next_slot_at = greatest(p.next_slot_at, @Now) + @Spacing
-             where greatest(p.next_slot_at, @Now) <= @Now + @LongestWait
-            returning p.next_slot_at - @Spacing as at
+               set next_slot_at = greatest(p.next_slot_at, clock_timestamp()) + @Spacing
+             where greatest(p.next_slot_at, clock_timestamp()) <= clock_timestamp() + @LongestWait
+            returning p.next_slot_at - @Spacing as at, greatest(p.next_slot_at - @Spacing - clock_timestamp(), interval '0') as wait
         ), paired as (
             insert into whatsapp_recipient_pace (phone_number_id, recipient_hash, next_at)
-            select @Number, @Recipient, at + @PairSpacing from slot
+            select @Number, @Recipient, @Now + wait + @PairSpacing from slot
             on conflict (phone_number_id, recipient_hash) do update set next_at = excluded.next_at
         )
-        select (select extract(epoch from at - @Now)::float8 from slot) as "Granted",
+        select (select extract(epoch from at - clock_timestamp())::float8 from slot) as "Granted",
                (select extract(epoch from next_at - @Now)::float8 from recipient) as "Recipient",
-               (select extract(epoch from next_slot_at - @Now)::float8 from whatsapp_send_pace where phone_number_id = @Number) as "Number",
+               (select extract(epoch from next_slot_at - clock_timestamp())::float8 from whatsapp_send_pace where phone_number_id = @Number) as "Number",
                (select at from slot) as "At"
         """;
 
     private const string PauseNumber = """
-        insert into whatsapp_send_pace as p (phone_number_id, next_slot_at) values (@Number, @Now + @Pause)
-        on conflict (phone_number_id) do update set next_slot_at = greatest(p.next_slot_at, @Now + @Pause)
+        insert into whatsapp_send_pace as p (phone_number_id, next_slot_at) values (@Number, clock_timestamp() + @Pause)
+        on conflict (phone_number_id) do update set next_slot_at = greatest(p.next_slot_at, clock_timestamp() + @Pause)
         """;
 
     private const string PauseRecipient = """
         insert into whatsapp_recipient_pace as r (phone_number_id, recipient_hash, next_at) values (@Number, @Recipient, @Now + @Pause)
         on conflict (phone_number_id, recipient_hash) do update set next_at = greatest(r.next_at, @Now + @Pause)
+        """;
+
+    /// <summary>
+    /// A recipient's row matters only until its next allowed time; one a pair spacing past it (a
+    /// margin for the instances' clocks) is dropped, oldest first, so the table holds the recipients
+    /// of the last seconds rather than a hash of every number ever written to.
+    /// </summary>
+    private const string PurgeRecipients = """
+        delete from whatsapp_recipient_pace
+         where (phone_number_id, recipient_hash) in (select phone_number_id, recipient_hash from whatsapp_recipient_pace
+                                                      where next_at < @Before
+                                                      order by next_at
+                                                      limit @Limit)
         """;
 
     /// <summary>Waits for this message's slot, or throws a rate-limited <see cref="WhatsAppException"/> naming when to come back.</summary>
@@ -159,6 +184,14 @@ public sealed class WhatsAppSendPace(Database database, IOptions<WhatsAppOptions
             logger.LogWarning(e, "WhatsApp answered {Code}; the send pace could not be slowed down", failure.Code);
         }
     }
+
+    /// <summary>Drops at most <paramref name="limit"/> recipient rows that stopped mattering a pair spacing ago; returns how many.</summary>
+    public Task<int> PurgeRecipientsAsync(int limit, CancellationToken cancellationToken) =>
+        database.RunAsync("whatsapp_pace_purge", connection => connection.ExecuteAsync(PurgeRecipients, new
+        {
+            Before = clock.GetUtcNow().UtcDateTime - PairSpacing,
+            Limit = limit,
+        }), cancellationToken);
 
     private static byte[] RecipientHash(string recipientE164) => SHA256.HashData(Encoding.UTF8.GetBytes(recipientE164));
 

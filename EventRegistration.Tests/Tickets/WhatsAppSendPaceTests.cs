@@ -1,9 +1,13 @@
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
+using Dapper;
+using EventRegistration.Functions.Infrastructure.WhatsApp;
+using EventRegistration.Functions.Reconciliation;
 using EventRegistration.Functions.Tickets;
 using EventRegistration.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Npgsql;
 
 namespace EventRegistration.Tests.Tickets;
 
@@ -14,7 +18,65 @@ namespace EventRegistration.Tests.Tickets;
 /// </summary>
 public sealed class WhatsAppSendPaceTests(TestApp app) : IClassFixture<TestApp>, IDisposable
 {
-    public void Dispose() => app.WhatsApp.ClearFailures();
+    public void Dispose()
+    {
+        app.WhatsApp.ClearFailures();
+        app.WhatsApp.MessagesPerSecondLimit = null;
+    }
+
+    [Fact]
+    public async Task Senders_held_up_on_the_number_schedule_go_out_spaced_and_meet_no_130429()
+    {
+        // The fake counts what reaches it over any second, as WhatsApp does; the senders are the
+        // ticket handler's last two steps (wait for the slot, send) through the real client.
+        const int rate = 10;
+        using var host = await InstanceAsync(rate, FakeWhatsApp.PhoneNumberId);
+        var pace = host.Services.GetRequiredService<WhatsAppSendPace>();
+        var whatsApp = host.Services.GetRequiredService<WhatsAppClient>();
+        await app.ExecuteAsync("""
+            insert into whatsapp_send_pace (phone_number_id, next_slot_at) values (@Number, now() - interval '1 hour')
+            on conflict (phone_number_id) do update set next_slot_at = excluded.next_slot_at
+            """, new { Number = FakeWhatsApp.PhoneNumberId });
+        app.WhatsApp.MessagesPerSecondLimit = rate;
+        var refusedBefore = app.WhatsApp.ThroughputRefusals;
+        var refused = 0;
+
+        Task Send() => Task.Run(async () =>
+        {
+            var phone = "+9192" + RandomNumberGenerator.GetInt32(10_000_000, 99_999_999);
+            await pace.WaitForTurnAsync(phone, CancellationToken.None);
+            try
+            {
+                await whatsApp.SendTemplateAsync(phone, "media-1", ["Member", "Pace night", "1 Dec", "Hall"], CancellationToken.None);
+            }
+            catch (WhatsAppException e) when (e.Failure.Code == 130429)
+            {
+                Interlocked.Increment(ref refused);
+            }
+        });
+
+        // The schedule row is held for half a second (in production: the queue of senders on its
+        // lock, a slow round trip, a paused instance). Four senders start before the stall ends and
+        // ten more just before it ends; all of them get their slot when it ends.
+        var senders = new List<Task>();
+        await using (var stall = new NpgsqlConnection(app.ConnectionString))
+        {
+            await stall.OpenAsync();
+            await using var transaction = await stall.BeginTransactionAsync();
+            await stall.ExecuteAsync("select 1 from whatsapp_send_pace where phone_number_id = @Number for update", new { Number = FakeWhatsApp.PhoneNumberId }, transaction);
+            senders.AddRange(Enumerable.Range(0, 4).Select(_ => Send()));
+            await Task.Delay(400);
+            senders.AddRange(Enumerable.Range(0, 10).Select(_ => Send()));
+            await Task.Delay(150);
+            await transaction.CommitAsync();
+        }
+
+        await Task.WhenAll(senders);
+
+        Assert.Equal(14, app.WhatsApp.Sent.Count(s => s.Body["to"]!.GetValue<string>().StartsWith("+9192", StringComparison.Ordinal)) + refused);
+        Assert.Equal(0, refused);
+        Assert.Equal(refusedBefore, app.WhatsApp.ThroughputRefusals);
+    }
 
     [Fact]
     public async Task Two_instances_sharing_one_number_never_take_more_than_its_rate_in_any_second()
@@ -132,6 +194,7 @@ public sealed class WhatsAppSendPaceTests(TestApp app) : IClassFixture<TestApp>,
     {
         var limited = await app.PaidTicketAsync();
         app.WhatsApp.FailNextSends(400, 130429, retryAfter: "30");
+        var beforeRefusal = (await app.QueryAsync<DateTime>("select clock_timestamp()")).Single();
 
         await app.DeliverAsync(limited.QueueMessage);
 
@@ -140,11 +203,11 @@ public sealed class WhatsAppSendPaceTests(TestApp app) : IClassFixture<TestApp>,
         Assert.Equal(0, delivery.Attempts);
         Assert.Contains("130429", delivery.LastError);
 
-        // Every sender of the number waits out the pause: anyone else's next slot is a second after the refused send at least.
+        // Every sender of the number waits out the pause: anyone else's next slot is a second after the refusal at least (the schedule's clock is the database's).
         var pace = app.Services.GetRequiredService<WhatsAppSendPace>();
         var other = await pace.TakeAsync("+9193" + RandomNumberGenerator.GetInt32(10_000_000, 99_999_999), CancellationToken.None);
         Assert.True(other.Granted);
-        Assert.True(other.At >= delivery.LastAttemptAt + WhatsAppSendPace.ThroughputPause, $"{other.At:O} after an attempt at {delivery.LastAttemptAt:O}");
+        Assert.True(other.At >= beforeRefusal + WhatsAppSendPace.ThroughputPause, $"{other.At:O} after a refusal later than {beforeRefusal:O}");
 
         await app.AdvanceToNextAttemptAsync(limited.RegistrationId);
         await app.DeliverAsync(limited.QueueMessage);
@@ -154,6 +217,29 @@ public sealed class WhatsAppSendPaceTests(TestApp app) : IClassFixture<TestApp>,
         Assert.Single(app.WhatsApp.SentTo(limited.Phone));
         await app.AssertAllAsync();
     }
+
+    [Fact]
+    public async Task The_reconciliation_drops_recipient_rows_once_their_pair_spacing_is_long_past_and_keeps_the_rest()
+    {
+        var pace = app.Services.GetRequiredService<WhatsAppSendPace>();
+        var earlier = "+9191" + RandomNumberGenerator.GetInt32(10_000_000, 99_999_999);
+        Assert.True((await pace.TakeAsync(earlier, CancellationToken.None)).Granted);
+        app.Clock.Advance(WhatsAppSendPace.PairSpacing * 2 + TimeSpan.FromSeconds(1));
+        var recent = "+9190" + RandomNumberGenerator.GetInt32(10_000_000, 99_999_999);
+        Assert.True((await pace.TakeAsync(recent, CancellationToken.None)).Granted);
+        Assert.Equal(2L, await RecipientRowsAsync(earlier, recent));
+
+        var run = await app.Services.GetRequiredService<ReconciliationRunner>().RunAsync(false, CancellationToken.None);
+
+        Assert.True(run.Count("whatsapp_pace", "recipients_purged") >= 1, run.ToString());
+        Assert.Equal(0L, await RecipientRowsAsync(earlier));
+        Assert.Equal(1L, await RecipientRowsAsync(recent));
+        Assert.False((await pace.TakeAsync(recent, CancellationToken.None)).Granted);
+    }
+
+    private Task<long> RecipientRowsAsync(params string[] phones) =>
+        app.ScalarAsync<long>("select count(*) from whatsapp_recipient_pace where recipient_hash = any(@Hashes)",
+            new { Hashes = phones.Select(p => SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(p))).ToArray() });
 
     /// <summary>A sending number of the test's own, so the fixture's schedule is not disturbed.</summary>
     private static string NewNumber() => RandomNumberGenerator.GetInt32(100_000, 999_999).ToString(System.Globalization.CultureInfo.InvariantCulture);
