@@ -48,6 +48,8 @@ public static class TestDatabase
             MaxPoolSize = 120,
             Timeout = 5,
             CommandTimeout = 30,
+            // As deployed (infra/main.bicep): the suite runs the app with its statements prepared.
+            MaxAutoPrepare = 50,
         }.ConnectionString;
 
     /// <summary>One migrated template per run; a fresh name each run, so an older schema is never reused.</summary>
