@@ -9,6 +9,13 @@ using Npgsql;
 
 // ./dev bench [--quick] [--out docs/benchmarks.md] [--probe] [--replays] [--checkins] [--import]
 //             [--only confirmations|replays|tickets|paced] [--paced-rate N] [--paced-tickets N]
+//             [--trace-function GOFILE [--callers N] [--requests N]] (started by ./dev bench --trace)
+if (args.Length == 2 && args[0] == TraceReport.Flag)
+{
+    // ./dev bench --trace: the profile's report, after the traced process has exited.
+    return TraceReport.Run(args);
+}
+
 if (args.Length == 2 && args[0] == ImportBenchmark.ServerFlag)
 {
     // The app process of the import benchmark, started by the benchmark itself.
@@ -71,6 +78,11 @@ if (args.Contains("--import"))
     await File.WriteAllTextAsync(output, ImportSection.Splice(existing, ImportSection.Render(alone, quick)));
     Console.WriteLine($"member import section written to {output}");
     return 0;
+}
+
+if (args.Contains(FunctionTrace.Flag))
+{
+    return await FunctionTrace.RunAsync(confirmations, args);
 }
 
 if (args.Contains("--probe"))
