@@ -10,7 +10,7 @@ using Npgsql;
 // ./dev bench [--quick] [--out docs/benchmarks.md] [--probe] [--replays] [--checkins] [--import]
 //             [--only confirmations|replays|tickets|paced] [--paced-rate N] [--paced-tickets N]
 //             [--trace-function GOFILE [--callers N] [--requests N]] (started by ./dev bench --trace)
-if (args.Length == 2 && args[0] == TraceReport.Flag)
+if (args.Length >= 2 && args[0] == TraceReport.Flag)
 {
     // ./dev bench --trace: the profile's report, after the traced process has exited.
     return TraceReport.Run(args);

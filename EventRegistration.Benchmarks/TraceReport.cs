@@ -36,6 +36,9 @@ public static class TraceReport
         var inclusive = new Dictionary<string, int>(StringComparer.Ordinal);
         var exclusive = new Dictionary<string, int>(StringComparer.Ordinal);
         var components = new Dictionary<string, int>(StringComparer.Ordinal);
+        // --callers-of TEXT: the stacks above the frames whose name holds TEXT (what calls a hot frame).
+        var callersOf = Array.IndexOf(args, "--callers-of") is var c and >= 0 && c + 1 < args.Length ? args[c + 1] : null;
+        var callerPaths = new Dictionary<string, int>(StringComparer.Ordinal);
         var appFrames = new Dictionary<string, int>(StringComparer.Ordinal);
         int all = 0, busy = 0, busyNative = 0;
         var frames = new List<string>();
@@ -80,6 +83,12 @@ public static class TraceReport
             var leaf = managed ? frames[0] : $"[native] under {lastManaged}";
             var component = Component(frames[0], managed);
             components[component] = components.GetValueOrDefault(component) + 1;
+            if (callersOf is not null && frames.FindIndex(f => f.Contains(callersOf, StringComparison.Ordinal)) is var at and >= 0)
+            {
+                var path = string.Join(" <- ", frames.Skip(at).Take(6).Select(f => f.Split('(')[0]));
+                callerPaths[path] = callerPaths.GetValueOrDefault(path) + 1;
+            }
+
             var app = frames.FirstOrDefault(f => f.StartsWith("EventRegistration.Functions.", StringComparison.Ordinal)) ?? "(no app frame: thread pool, sockets, timers)";
             appFrames[app] = appFrames.GetValueOrDefault(app) + 1;
             exclusive[leaf] = exclusive.GetValueOrDefault(leaf) + 1;
@@ -98,6 +107,11 @@ public static class TraceReport
         Print("innermost frame of the app (EventRegistration.Functions) on the stack", appFrames, busy, 25);
         Print("inclusive", inclusive, busy, top);
         Print("exclusive", exclusive, busy, 25);
+        if (callersOf is not null)
+        {
+            Print($"stacks above frames holding '{callersOf}'", callerPaths, busy, 15);
+        }
+
         return 0;
     }
 
