@@ -424,6 +424,11 @@ public sealed partial class BicepTests
         Assert.Equal(prepared, MaxAutoPrepare(sample.RootElement.GetProperty("Values").GetProperty("Postgres__ConnectionString").GetString()!));
         Assert.Equal(prepared, MaxAutoPrepare(EventRegistration.Tests.Infrastructure.TestDatabase.ConnectionStringFor("any", pooling: true)));
         Assert.Contains($"Max Auto Prepare={prepared}\"", File.ReadAllText(Path.Combine(RepositoryRoot, "dev")), StringComparison.Ordinal);
+
+        // Nor do they reset the session when a connection goes back to the pool (the deployment never does, see above).
+        Assert.Contains("No Reset On Close=true;", sample.RootElement.GetProperty("Values").GetProperty("Postgres__ConnectionString").GetString()!, StringComparison.Ordinal);
+        Assert.True(new Npgsql.NpgsqlConnectionStringBuilder(EventRegistration.Tests.Infrastructure.TestDatabase.ConnectionStringFor("any", pooling: true)).NoResetOnClose);
+        Assert.Contains("No Reset On Close=true;", File.ReadAllText(Path.Combine(RepositoryRoot, "dev")), StringComparison.Ordinal);
     }
 
     private static int MaxAutoPrepare(string connectionString) =>
