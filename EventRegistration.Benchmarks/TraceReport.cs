@@ -36,7 +36,7 @@ public static class TraceReport
         var inclusive = new Dictionary<string, int>(StringComparer.Ordinal);
         var exclusive = new Dictionary<string, int>(StringComparer.Ordinal);
         var components = new Dictionary<string, int>(StringComparer.Ordinal);
-        // --callers-of TEXT: the stacks above the frames whose name holds TEXT (what calls a hot frame).
+        // --callers-of TEXT: the stacks around the frames whose name holds TEXT (what a hot frame does, and what calls it).
         var callersOf = Array.IndexOf(args, "--callers-of") is var c and >= 0 && c + 1 < args.Length ? args[c + 1] : null;
         var callerPaths = new Dictionary<string, int>(StringComparer.Ordinal);
         var appFrames = new Dictionary<string, int>(StringComparer.Ordinal);
@@ -85,7 +85,8 @@ public static class TraceReport
             components[component] = components.GetValueOrDefault(component) + 1;
             if (callersOf is not null && frames.FindIndex(f => f.Contains(callersOf, StringComparison.Ordinal)) is var at and >= 0)
             {
-                var path = string.Join(" <- ", frames.Skip(at).Take(6).Select(f => f.Split('(')[0]));
+                // Three frames inside the match (what it was doing), the match, then its callers.
+                var path = string.Join(" <- ", frames.Skip(Math.Max(0, at - 3)).Take(Math.Min(at, 3) + 4).Select(f => f.Split('(')[0]));
                 callerPaths[path] = callerPaths.GetValueOrDefault(path) + 1;
             }
 
@@ -109,7 +110,7 @@ public static class TraceReport
         Print("exclusive", exclusive, busy, 25);
         if (callersOf is not null)
         {
-            Print($"stacks above frames holding '{callersOf}'", callerPaths, busy, 15);
+            Print($"stacks around frames holding '{callersOf}'", callerPaths, busy, 15);
         }
 
         return 0;
