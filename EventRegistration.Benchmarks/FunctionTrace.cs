@@ -35,10 +35,16 @@ public static class FunctionTrace
         }
 
         var before = CpuSample.Take();
+        // The runtime's own counters (what dotnet-counters shows as gc-heap-alloc-rate and gen-N-gc-count), for this run.
+        var allocated = GC.GetTotalAllocatedBytes(precise: false);
+        int[] collections = [GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2)];
         var measurement = await confirmations.ThroughFunctionAsync(orders, callers);
         var cpu = CpuSample.Take() - before;
+        var allocatedPer = (GC.GetTotalAllocatedBytes(precise: false) - allocated) / 1024.0 / requests;
+        var gcs = string.Join(" / ", collections.Select((count, generation) => GC.CollectionCount(generation) - count));
         Console.WriteLine($"function, 1,000 events, {callers} callers: {measurement.PerSecond:F0}/s, p50 {measurement.P(50):F1} ms, p99 {measurement.P(99):F1} ms, "
             + $"{measurement.Failures} failures; CPU ms per confirmation (app / PostgreSQL / Azurite): {cpu.PerRequest(requests)}");
+        Console.WriteLine($"allocated per confirmation (the app and the load generator): {allocatedPer:F1} KB; collections during the run (gen 0 / 1 / 2): {gcs}");
         return measurement.Failures == 0 ? 0 : 1;
     }
 
