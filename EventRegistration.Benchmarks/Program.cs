@@ -9,6 +9,13 @@ using Npgsql;
 
 // ./dev bench [--quick] [--out docs/benchmarks.md] [--probe] [--replays] [--checkins] [--import]
 //             [--only confirmations|replays|tickets|paced] [--paced-rate N] [--paced-tickets N]
+//             [--trace-function GOFILE [--callers N] [--requests N]] (started by ./dev bench --trace)
+if (args.Length >= 2 && args[0] == TraceReport.Flag)
+{
+    // ./dev bench --trace: the profile's report, after the traced process has exited.
+    return TraceReport.Run(args);
+}
+
 if (args.Length == 2 && args[0] == ImportBenchmark.ServerFlag)
 {
     // The app process of the import benchmark, started by the benchmark itself.
@@ -46,7 +53,7 @@ CpuSample.DatabaseName = new NpgsqlConnectionStringBuilder(app.ConnectionString)
 CpuSample.AzuritePort = Environment.GetEnvironmentVariable("EVREG_BENCH_AZURITE_PORT");
 try
 {
-var confirmations = new ConfirmationBenchmark(app, app.ConnectionString);
+var confirmations = new ConfirmationBenchmark(app, app.AppConnectionString);
 
 if (args.Contains("--checkins"))
 {
@@ -71,6 +78,11 @@ if (args.Contains("--import"))
     await File.WriteAllTextAsync(output, ImportSection.Splice(existing, ImportSection.Render(alone, quick)));
     Console.WriteLine($"member import section written to {output}");
     return 0;
+}
+
+if (args.Contains(FunctionTrace.Flag))
+{
+    return await FunctionTrace.RunAsync(confirmations, args);
 }
 
 if (args.Contains("--probe"))
@@ -229,7 +241,7 @@ static async Task<string> ReportAsync(
     report.AppendLine($"- {Environment.ProcessorCount} cores ({cpuModel}), {GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 1024 / 1024 / 1024} GiB; everything (PostgreSQL, Azurite, the app, the load) on the same machine.");
     report.AppendLine($"- Load average (1, 5, 15 min) when the run started: {loadBefore}; when it ended: {loadAfter}. Other people's builds and tests shared the machine; compare rows within this report only.");
     report.AppendLine($"- {version}; {settings}.");
-    report.AppendLine($"- App: `Postgres:MaxConcurrentTransactions`=8 (the default), Npgsql `Max Auto Prepare`={autoPrepare}, {requestsPerRun} confirmations per measurement, each a fresh pending registration with its order; GC: {(System.Runtime.GCSettings.IsServerGC ? "server" : "workstation")}, {(System.Runtime.GCSettings.LatencyMode == System.Runtime.GCLatencyMode.Batch ? "non-concurrent" : "concurrent")}.");
+    report.AppendLine($"- App: `Postgres:MaxConcurrentTransactions`=8 (the default), Npgsql `Max Auto Prepare`={autoPrepare} (the app and the bare transaction alike), {requestsPerRun} confirmations per measurement, each a fresh pending registration with its order; GC: {(System.Runtime.GCSettings.IsServerGC ? "server" : "workstation")}, {(System.Runtime.GCSettings.LatencyMode == System.Runtime.GCLatencyMode.Batch ? "non-concurrent" : "concurrent")}.");
     report.AppendLine("- Function path: a real `HttpRequest` with the JSON body → `ConfirmCheckout` (validation, signature check, the confirmation transaction, the ticket message sent to the queue) → the written response.");
     report.AppendLine("- Bare transaction: the same transaction's SQL (`PaymentConfirmation.ReadForDecision`, `MarkPaidAndRecordPayment`, commit), one Npgsql session per caller, in the same process.");
     report.AppendLine("- Bare transaction + send: the same, then one bare `SendMessage` of the same message through the app's own queue client: the least any design that queues the ticket after commit must do.");
@@ -358,15 +370,20 @@ static string FindRoot()
 /// <summary>The test fixture's world (own database, own queue, fakes on 127.0.0.1), with a pool sized for 100 callers.</summary>
 internal sealed class BenchApp : TestApp
 {
+    /// <summary>The app's connection string; the bare transaction's sessions use it too, so both prepare alike.</summary>
+    public string AppConnectionString { get; private set; } = "";
+
     protected override void Configure(IDictionary<string, string?> settings)
     {
         var connection = new NpgsqlConnectionStringBuilder(ConnectionString) { MaxPoolSize = 40 };
-        // For measuring Npgsql's automatic preparation: EVREG_BENCH_MAX_AUTO_PREPARE=32 ./dev bench --only confirmations
+        // Npgsql's automatic preparation as deployed (the tests' connection string carries it); for an A/B,
+        // EVREG_BENCH_MAX_AUTO_PREPARE=0 ./dev bench --only confirmations runs the app and the bare transaction without it.
         if (int.TryParse(Environment.GetEnvironmentVariable("EVREG_BENCH_MAX_AUTO_PREPARE"), out var autoPrepare))
         {
             connection.MaxAutoPrepare = autoPrepare;
         }
 
+        AppConnectionString = connection.ConnectionString;
         settings["Postgres:ConnectionString"] = connection.ConnectionString;
         settings["Postgres:SlotWaitMilliseconds"] = "30000";
         // The upgraded tier's pace, so the unpaced pipeline rows measure the pipeline; the paced row has a world of its own at 80.

@@ -252,7 +252,10 @@ module postgres 'app/postgres.bicep' = {
 // the migrate command) and its Entra token is the password (Postgres__EntraAuthentication). Not a
 // secret, so a plain setting. No Reset On Close: PgBouncer in transaction mode hands the server
 // connection on after each transaction, so Npgsql's DISCARD ALL is wasted.
-var postgresConnectionString = 'Host=${postgres.outputs.fullyQualifiedDomainName};Port=6432;Database=${databaseName};Username=${identity.outputs.name};SSL Mode=Require;Maximum Pool Size=${postgresMaxPoolSize};No Reset On Close=true'
+// Max Auto Prepare: statements run 5 times on a connection are prepared (parsed and planned once);
+// PgBouncer's pgbouncer.max_prepared_statements (app/postgres.bicep) carries them across server
+// connections. Safe as long as no migration changes a result type the app reads: infra/README.md.
+var postgresConnectionString = 'Host=${postgres.outputs.fullyQualifiedDomainName};Port=6432;Database=${databaseName};Username=${identity.outputs.name};SSL Mode=Require;Maximum Pool Size=${postgresMaxPoolSize};No Reset On Close=true;Max Auto Prepare=50'
 
 module keyVault 'app/keyvault.bicep' = {
   name: 'keyvault'

@@ -379,6 +379,8 @@ public sealed partial class BicepTests
         Assert.Contains("SSL Mode=Require;", connectionString, StringComparison.Ordinal);
         Assert.Contains("Maximum Pool Size={", connectionString, StringComparison.Ordinal);
         Assert.Contains("parameters('postgresMaxPoolSize')", connectionString, StringComparison.Ordinal);
+        // PgBouncer hands a transaction to any server connection; No Reset On Close spares the DISCARD ALL it would make useless.
+        Assert.Contains(";No Reset On Close=true", connectionString, StringComparison.Ordinal);
 
         var parameters = Template.Value.GetProperty("parameters");
         int Default(string name) => parameters.GetProperty(name).GetProperty("defaultValue").GetInt32();
@@ -400,6 +402,40 @@ public sealed partial class BicepTests
         var worst = groups * Maximum("maximumInstanceCount") * Maximum("postgresMaxPoolSize") + 100;
         Assert.True(worst <= 50_000, $"max_client_conn would be {worst} at the parameters' maximums, above PgBouncer's 50,000");
     }
+
+    [Fact]
+    public void Deployed_connection_string_prepares_statements_within_what_pgbouncer_tracks()
+    {
+        var connectionString = Module("keyvault").GetProperty("properties").GetProperty("parameters")
+            .GetProperty("postgresConnectionString").GetProperty("value").GetString()!;
+        var prepared = MaxAutoPrepare(connectionString);
+        Assert.True(prepared > 0, "the deployed connection string should turn on Npgsql's automatic preparation (Max Auto Prepare)");
+
+        // PgBouncer in transaction mode only carries named statements across server connections when it tracks them,
+        // and keeps at most max_prepared_statements of them per server connection.
+        var configurations = Resources(ModuleTemplate("postgres"), "Microsoft.DBforPostgreSQL/flexibleServers/configurations")
+            .ToDictionary(c => ChildName(c), c => c.GetProperty("properties").GetProperty("value").GetString());
+        Assert.InRange(prepared, 1, int.Parse(configurations["pgbouncer.max_prepared_statements"]!, System.Globalization.CultureInfo.InvariantCulture));
+
+        // The local and test connection strings prepare as the deployment does, so the suite and the benchmark run what is deployed.
+        using var sample = JsonDocument.Parse(File.ReadAllText(Path.Combine(RepositoryRoot, "local.settings.sample.json")));
+        Assert.Equal(prepared, MaxAutoPrepare(sample.RootElement.GetProperty("Values").GetProperty("Postgres__ConnectionString").GetString()!));
+        Assert.Equal(prepared, MaxAutoPrepare(EventRegistration.Tests.Infrastructure.TestDatabase.ConnectionStringFor("any", pooling: true)));
+        Assert.Contains($"Max Auto Prepare={prepared}\"", File.ReadAllText(Path.Combine(RepositoryRoot, "dev")), StringComparison.Ordinal);
+
+        // Nor do they reset the session when a connection goes back to the pool (the deployment never does, see above).
+        Assert.Contains("No Reset On Close=true;", sample.RootElement.GetProperty("Values").GetProperty("Postgres__ConnectionString").GetString()!, StringComparison.Ordinal);
+        Assert.True(new Npgsql.NpgsqlConnectionStringBuilder(EventRegistration.Tests.Infrastructure.TestDatabase.ConnectionStringFor("any", pooling: true)).NoResetOnClose);
+        Assert.Contains("No Reset On Close=true;", File.ReadAllText(Path.Combine(RepositoryRoot, "dev")), StringComparison.Ordinal);
+    }
+
+    private static int MaxAutoPrepare(string connectionString) =>
+        MaxAutoPreparePattern().Match(connectionString) is { Success: true } m
+            ? int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture)
+            : 0;
+
+    [GeneratedRegex(@"(?:^|;)\s*Max\s*Auto\s*Prepare\s*=\s*(\d+)", RegexOptions.IgnoreCase)]
+    private static partial Regex MaxAutoPreparePattern();
 
     [Fact]
     public void Connection_budget_counts_every_flex_scale_group_the_app_has()

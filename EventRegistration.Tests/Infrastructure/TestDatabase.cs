@@ -48,6 +48,10 @@ public static class TestDatabase
             MaxPoolSize = 120,
             Timeout = 5,
             CommandTimeout = 30,
+            // As deployed (infra/main.bicep): the suite runs the app with its statements prepared, and
+            // without the session reset Npgsql otherwise sends when a connection goes back to its pool.
+            MaxAutoPrepare = 50,
+            NoResetOnClose = true,
         }.ConnectionString;
 
     /// <summary>One migrated template per run; a fresh name each run, so an older schema is never reused.</summary>
