@@ -406,9 +406,7 @@ public sealed partial class BicepTests
     [Fact]
     public void Deployed_connection_string_prepares_statements_within_what_pgbouncer_tracks()
     {
-        var connectionString = Module("keyvault").GetProperty("properties").GetProperty("parameters")
-            .GetProperty("postgresConnectionString").GetProperty("value").GetString()!;
-        var prepared = MaxAutoPrepare(connectionString);
+        var prepared = MaxAutoPrepare(AppSettings()["Postgres__ConnectionString"]);
         Assert.True(prepared > 0, "the deployed connection string should turn on Npgsql's automatic preparation (Max Auto Prepare)");
 
         // PgBouncer in transaction mode only carries named statements across server connections when it tracks them,
