@@ -132,9 +132,10 @@ public sealed class PaymentConfirmation(
     }
 
     /// <summary>
-    /// After commit, so the caller's answer never waits on a rolled-back ticket. A queue that cannot
-    /// take the message loses nothing: the <c>queued</c> delivery committed with the payment is
-    /// enqueued by the reconciliation after <c>Reconciliation:UnsentDeliveryGraceSeconds</c>.
+    /// After commit, so a message never names a ticket that a rolled-back transaction did not owe. A
+    /// queue that cannot take it loses nothing: the <c>queued</c> delivery committed with the payment
+    /// is enqueued by the reconciliation after <c>Reconciliation:UnsentDeliveryGraceSeconds</c>; the
+    /// caller gets its normal answer.
     /// </summary>
     private async Task SendTicketMessageAsync(Guid registrationId, CancellationToken cancellationToken)
     {
