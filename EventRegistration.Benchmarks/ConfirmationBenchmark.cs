@@ -54,7 +54,7 @@ public sealed class ConfirmationBenchmark(TestApp app, string connectionString)
 
         // A production table has planner statistics (autovacuum); a freshly filled one must get them too.
         // The checkpoint keeps the previous row's writes from being flushed during the next row.
-        await connection.ExecuteAsync("analyze events; analyze members; analyze event_registrations; analyze payments; analyze outbox");
+        await connection.ExecuteAsync("analyze events; analyze members; analyze event_registrations; analyze payments; analyze ticket_deliveries");
         await connection.ExecuteAsync("checkpoint", commandType: System.Data.CommandType.Text);
         return Enumerable.Range(1, count).Select(n => $"order_B{batch}x{n}").ToList();
     }
@@ -113,8 +113,7 @@ public sealed class ConfirmationBenchmark(TestApp app, string connectionString)
     /// The second ceiling: after each commit, one bare <c>SendMessage</c> of the same message through
     /// the app's own queue client (what the design requires after commit, and nothing else).
     /// </param>
-    /// <param name="thenMark">After the send, the outbox mark as OutboxDispatcher commits it: what the outbox costs beyond its insert.</param>
-    public async Task<Measurement> BareTransactionAsync(IReadOnlyList<string> orders, int sessions, bool thenSend = false, bool thenMark = false)
+    public async Task<Measurement> BareTransactionAsync(IReadOnlyList<string> orders, int sessions, bool thenSend = false)
     {
         var queue = app.Services.GetRequiredService<TicketQueue>().Client;
         if (thenSend)
@@ -125,7 +124,6 @@ public sealed class ConfirmationBenchmark(TestApp app, string connectionString)
         var latencies = new double[orders.Count];
         var failures = 0;
         var next = -1;
-        var message = new TicketDeliveryMessage(Guid.Empty).ToJson();
         // 100 sessions queueing on one event row on a loaded machine can wait longer than the tests' 30 s.
         var bare = new NpgsqlConnectionStringBuilder(connectionString) { MaxPoolSize = sessions + 10, CommandTimeout = 300 }.ConnectionString;
         var wall = Stopwatch.StartNew();
@@ -156,26 +154,16 @@ public sealed class ConfirmationBenchmark(TestApp app, string connectionString)
                     await using (var written = await connection.QueryMultipleAsync(PaymentConfirmation.MarkPaidAndRecordPayment, new
                     {
                         PaymentId = paymentId, RegistrationId = registrationId, EventId = eventId, Source = "checkout", Now = DateTime.UtcNow,
-                        Message = message, OrderId = orders[i], AmountPaise = 10000L, Currency = "INR", Disposition = "applied", RefundStatus = (string?)null,
+                        OrderId = orders[i], AmountPaise = 10000L, Currency = "INR", Disposition = "applied", RefundStatus = (string?)null,
                     }, transaction))
                     {
                         await written.ReadSingleAsync<RegistrationRow>();
-                        await written.ReadSingleAsync<long>();
                     }
 
                     await transaction.CommitAsync();
                     if (thenSend)
                     {
                         await queue.SendMessageAsync(new TicketDeliveryMessage(registrationId).ToJson());
-                    }
-
-                    if (thenMark)
-                    {
-                        await connection.ExecuteAsync("""
-                            set local synchronous_commit = off;
-                            update outbox set dispatched_at = now(), dispatch_attempts = dispatch_attempts + 1, last_error = null
-                             where registration_id = @registrationId and dispatched_at is null
-                            """, new { registrationId });
                     }
                 }
                 catch (NpgsqlException)

@@ -121,17 +121,10 @@ if (Runs("confirmations"))
             var (function, functionCpu) = await MeasureAsync(confirmations, spread, requestsPerRun, orders => confirmations.ThroughFunctionAsync(orders, level));
             var (bare, bareCpu) = await MeasureAsync(confirmations, spread, requestsPerRun, orders => confirmations.BareTransactionAsync(orders, level));
             var (bareSend, bareSendCpu) = await MeasureAsync(confirmations, spread, requestsPerRun, orders => confirmations.BareTransactionAsync(orders, level, thenSend: true));
-            (Measurement, CpuSample)? mark = null;
-            if (args.Contains("--outbox-mark"))
-            {
-                // What the outbox's mark adds to the send ceiling (issue 14: can the outbox go?).
-                mark = await MeasureAsync(confirmations, spread, requestsPerRun, orders => confirmations.BareTransactionAsync(orders, level, thenSend: true, thenMark: true));
-                Console.WriteLine($"{spread,-15} {level,3}: bare+send {bareSendCpu.PerRequest(requestsPerRun)} ms (app/PG/Azurite) {bareSend.PerSecond:F0}/s | bare+send+outbox mark {mark.Value.Item2.PerRequest(requestsPerRun)} ms {mark.Value.Item1.PerSecond:F0}/s");
-            }
-
-            var row = new ConfirmationRow(spread, level, requestsPerRun, function, bare, bareSend, functionCpu, bareCpu, bareSendCpu, mark?.Item1, mark?.Item2);
+            var row = new ConfirmationRow(spread, level, requestsPerRun, function, bare, bareSend, functionCpu, bareCpu, bareSendCpu);
             rows.Add(row);
             Console.WriteLine($"{spread,-15} {level,3}: function {function.PerSecond,6:F0}/s p99 {function.P(99),6:F1} ms | bare {bare.PerSecond,6:F0}/s | bare+send {bareSend.PerSecond,6:F0}/s | (app+PG) CPU {row.CpuRatio:F2}x bare+send | failures {function.Failures}/{bare.Failures}/{bareSend.Failures}");
+            Console.WriteLine($"{"",-15} {"",3}  CPU ms per confirmation (app/PG/Azurite): function {functionCpu.PerRequest(requestsPerRun)} | bare {bareCpu.PerRequest(requestsPerRun)} | bare+send {bareSendCpu.PerRequest(requestsPerRun)}");
         }
     }
 }
@@ -266,19 +259,6 @@ static async Task<string> ReportAsync(
         report.AppendLine($"| {Label(r.Spread)} | {r.Level} | {r.FunctionCpu.PerRequest(r.Requests)} | {r.BareCpu.PerRequest(r.Requests)} | {r.BareSendCpu.PerRequest(r.Requests)} | {r.CpuRatio:F2} |");
     }
 
-    if (rows.Any(r => r.MarkedCpu is not null))
-    {
-        report.AppendLine();
-        report.AppendLine("What the outbox's mark adds (`--outbox-mark`): the bare transaction + send, then the mark `OutboxDispatcher` commits (an UPDATE without waiting for the WAL flush), CPU ms per confirmation (app / PostgreSQL / Azurite):");
-        report.AppendLine();
-        report.AppendLine("| events | callers | bare + send | bare + send + mark | /s without → with the mark | (app + PG) with ÷ without |");
-        report.AppendLine("|---|---:|---|---|---:|---:|");
-        foreach (var r in rows.Where(r => r.MarkedCpu is not null))
-        {
-            report.AppendLine($"| {Label(r.Spread)} | {r.Level} | {r.BareSendCpu.PerRequest(r.Requests)} | {r.MarkedCpu!.PerRequest(r.Requests)} | {r.BareSend.PerSecond:F0} → {r.Marked!.PerSecond:F0} | {r.MarkedCpu.AppAndPostgresPer(r.Requests) / r.BareSendCpu.AppAndPostgresPer(r.Requests):F2} |");
-        }
-    }
-
     report.AppendLine();
     report.AppendLine("## Targets");
     report.AppendLine();
@@ -398,7 +378,7 @@ internal sealed class BenchApp : TestApp
 /// <summary>One row: the function, the bare transaction, and the bare transaction plus a bare queue send, on the same events.</summary>
 internal sealed record ConfirmationRow(
     Spread Spread, int Level, int Requests, Measurement Function, Measurement Bare, Measurement BareSend,
-    CpuSample FunctionCpu, CpuSample BareCpu, CpuSample BareSendCpu, Measurement? Marked = null, CpuSample? MarkedCpu = null)
+    CpuSample FunctionCpu, CpuSample BareCpu, CpuSample BareSendCpu)
 {
     /// <summary>(app + PostgreSQL) CPU of the function over that of the bare transaction + send.</summary>
     public double CpuRatio => FunctionCpu.AppAndPostgresPer(Requests) / BareSendCpu.AppAndPostgresPer(Requests);

@@ -9,7 +9,6 @@ using EventRegistration.Functions.Infrastructure.Razorpay;
 using EventRegistration.Functions.Infrastructure.Storage;
 using EventRegistration.Functions.Infrastructure.Telemetry;
 using EventRegistration.Functions.Orders;
-using EventRegistration.Functions.Outbox;
 using EventRegistration.Functions.Webhooks;
 using Microsoft.Extensions.Azure;
 using Microsoft.Extensions.Configuration;
@@ -53,7 +52,6 @@ public static class EventRegistrationServices
         services.AddAzureClientsCore();
         services.AddSingleton(provider => new StorageClients(provider.GetRequiredService<AzureComponentFactory>(), configuration));
         services.AddSingleton<TicketQueue>();
-        services.AddSingleton<OutboxDispatcher>();
 
         services.AddHttpClient<RazorpayClient>(RazorpayClient.HttpClientName, (provider, http) =>
             {

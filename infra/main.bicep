@@ -347,7 +347,7 @@ var appSettings = {
   Reconciliation__BatchSize: '100'
   Reconciliation__OrderCheckAfterMinutes: '5'
   Reconciliation__OrderHorizonHours: '48'
-  Reconciliation__OutboxGraceSeconds: '60'
+  Reconciliation__UnsentDeliveryGraceSeconds: '120'
   Reconciliation__InboxGraceSeconds: '120'
   Reconciliation__StuckDeliveryMinutes: '15'
   Reconciliation__RefundCheckAfterMinutes: '60'

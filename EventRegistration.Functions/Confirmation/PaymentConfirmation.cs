@@ -3,7 +3,6 @@ using EventRegistration.Functions.Anomalies;
 using EventRegistration.Functions.Infrastructure.Database;
 using EventRegistration.Functions.Infrastructure.Storage;
 using EventRegistration.Functions.Infrastructure.Telemetry;
-using EventRegistration.Functions.Outbox;
 using Microsoft.Extensions.Logging;
 using Npgsql;
 
@@ -13,12 +12,13 @@ namespace EventRegistration.Functions.Confirmation;
 /// The one confirmation code path, shared by the checkout callback, the webhook and the
 /// reconciliation. One transaction takes, in this order, the payment's advisory lock, the
 /// event row and the registration row; it decides, writes the registration, the seat count,
-/// the payment record and the ticket outbox row, and commits. The outbox row goes to the queue
-/// after commit.
+/// the payment record and the <c>queued</c> ticket delivery, and commits. The ticket's message
+/// goes to the queue after commit; the delivery row is the durable record that a ticket is owed,
+/// so a message that never gets there is enqueued by the reconciliation (invariant 8).
 /// </summary>
 public sealed class PaymentConfirmation(
     Database database,
-    OutboxDispatcher outbox,
+    TicketQueue queue,
     RegistrationMetrics metrics,
     TimeProvider clock,
     ILogger<PaymentConfirmation> logger)
@@ -47,7 +47,7 @@ public sealed class PaymentConfirmation(
          where r.order_id = @OrderId;
         """;
 
-    /// <summary>One round trip while the event row is locked: the registration, the seat, the ticket's outbox row.</summary>
+    /// <summary>One round trip while the event row is locked: the registration, the seat, the ticket owed.</summary>
     private const string MarkPaid = $"""
         update event_registrations
            set status = 'paid', payment_id = @PaymentId, paid_at = @Now, confirmed_by = @Source,
@@ -57,10 +57,7 @@ public sealed class PaymentConfirmation(
         update events set attendee_count = attendee_count + 1 where id = @EventId;
         insert into ticket_deliveries (registration_id, status, created_at, updated_at)
         values (@RegistrationId, 'queued', @Now, @Now)
-        on conflict (registration_id) do nothing;
-        insert into outbox (kind, registration_id, message, created_at)
-        values ('ticket_delivery', @RegistrationId, @Message, @Now)
-        returning id
+        on conflict (registration_id) do nothing
         """;
 
     /// <summary>The payment is kept for a refund and holds no seat (event full, or not what the order asked).</summary>
@@ -96,9 +93,9 @@ public sealed class PaymentConfirmation(
         """;
 
     /// <summary>
-    /// The writes of a confirmed payment in one round trip. Read every result set it returns
-    /// (registration, outbox id): Dapper cancels a command whose results are left unread, which
-    /// costs a second connection to the server and can abort the next statement.
+    /// The writes of a confirmed payment in one round trip. Read through QueryMultiple, not
+    /// QuerySingle: Dapper cancels a command whose results are left unread, which costs a second
+    /// connection to the server and can abort the next statement.
     /// </summary>
     internal const string MarkPaidAndRecordPayment = MarkPaid + ";\n" + RecordPayment;
 
@@ -126,12 +123,30 @@ public sealed class PaymentConfirmation(
                 break;
         }
 
-        if (result.OutboxId is { } outboxId)
+        if (result.SendsTicket)
         {
-            await outbox.DispatchAsync(outboxId, new TicketDeliveryMessage(result.Registration!.Id), cancellationToken);
+            await SendTicketMessageAsync(result.Registration!.Id, cancellationToken);
         }
 
         return result;
+    }
+
+    /// <summary>
+    /// After commit, so a message never names a ticket that a rolled-back transaction did not owe. A
+    /// queue that cannot take it loses nothing: the <c>queued</c> delivery committed with the payment
+    /// is enqueued by the reconciliation after <c>Reconciliation:UnsentDeliveryGraceSeconds</c>; the
+    /// caller gets its normal answer.
+    /// </summary>
+    private async Task SendTicketMessageAsync(Guid registrationId, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await queue.SendAsync(new TicketDeliveryMessage(registrationId), cancellationToken);
+        }
+        catch (Exception e) when (TicketQueue.IsUnavailable(e) && !cancellationToken.IsCancellationRequested)
+        {
+            logger.LogWarning(e, "Ticket message for {RegistrationId} not sent; its queued delivery is enqueued by the reconciliation", registrationId);
+        }
     }
 
     private static async Task<ConfirmationResult> DecideAndWriteAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, PaymentReport report, string source, DateTime now)
@@ -153,17 +168,15 @@ public sealed class PaymentConfirmation(
         var decision = ConfirmationDecision.Decide(facts);
         var registrationAfter = facts.Registration;
         var parameters = new WriteParameters(report, facts, decision, source, now);
-        long? outboxId = null;
         switch (decision.Change)
         {
             case RegistrationChange.MarkPaid:
                 await using (var written = await connection.QueryMultipleAsync(MarkPaidAndRecordPayment, parameters, transaction))
                 {
                     registrationAfter = await written.ReadSingleAsync<RegistrationRow>();
-                    outboxId = await written.ReadSingleAsync<long>();
                 }
 
-                return new ConfirmationResult(decision.Outcome, registrationAfter, outboxId);
+                return new ConfirmationResult(decision.Outcome, registrationAfter, SendsTicket: true);
             case RegistrationChange.MarkRefundDue:
                 registrationAfter = await connection.QuerySingleAsync<RegistrationRow>(MarkRefundDue, parameters, transaction);
                 break;
@@ -181,7 +194,7 @@ public sealed class PaymentConfirmation(
             }
         }
 
-        return new ConfirmationResult(decision.Outcome, registrationAfter, outboxId);
+        return new ConfirmationResult(decision.Outcome, registrationAfter);
     }
 
     /// <summary>The parameters every write of the decision draws on.</summary>
@@ -195,7 +208,6 @@ public sealed class PaymentConfirmation(
         public string? Currency => report.AmountPaise is not null ? report.Currency : facts.Known?.Currency ?? facts.Registration?.Currency;
         public string Source => source;
         public DateTime Now => now;
-        public string? Message => facts.Registration is { } r ? new TicketDeliveryMessage(r.Id).ToJson() : null;
         public string? Disposition => decision.Payment?.Disposition;
         public string? RefundStatus => decision.Payment?.RefundStatus;
         public string? RefundReason => decision.RefundReason;

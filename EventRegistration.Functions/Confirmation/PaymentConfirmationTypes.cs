@@ -56,7 +56,8 @@ public sealed class RegistrationRow
         "id, event_id, member_id, status, order_id, payment_id, amount_paise, currency, hold_expires_at, paid_at, confirmed_by, refund_reason";
 }
 
-public sealed record ConfirmationResult(ConfirmationOutcome Outcome, RegistrationRow? Registration, long? OutboxId = null);
+/// <param name="SendsTicket">This confirmation made the registration paid and wrote its <c>queued</c> delivery: its message goes to the queue after commit.</param>
+public sealed record ConfirmationResult(ConfirmationOutcome Outcome, RegistrationRow? Registration, bool SendsTicket = false);
 
 /// <summary>The one spelling of each outcome, in logs, metrics and webhook answers alike.</summary>
 public static class ConfirmationOutcomes

@@ -33,9 +33,13 @@ public sealed class ReconciliationOptions
     [Range(1, 24 * 30, ErrorMessage = "Reconciliation__OrderHorizonHours must be between 1 and 720.")]
     public int OrderHorizonHours { get; set; } = 48;
 
-    /// <summary>An outbox row younger than this may still be on its way from the confirming request.</summary>
-    [Range(0, 3600, ErrorMessage = "Reconciliation__OutboxGraceSeconds must be between 0 and 3600.")]
-    public int OutboxGraceSeconds { get; set; } = 60;
+    /// <summary>
+    /// A delivery still as the confirmation wrote it (its message lost at commit) is enqueued once it
+    /// is this old; a younger one may still have its message on the way from the confirming request.
+    /// Longer than a confirmation takes, shorter than a member will wait for a ticket.
+    /// </summary>
+    [Range(10, 3600, ErrorMessage = "Reconciliation__UnsentDeliveryGraceSeconds must be between 10 and 3600.")]
+    public int UnsentDeliveryGraceSeconds { get; set; } = 120;
 
     /// <summary>A stored, unprocessed webhook younger than this may still be in its own request.</summary>
     [Range(0, 3600, ErrorMessage = "Reconciliation__InboxGraceSeconds must be between 0 and 3600.")]

@@ -18,12 +18,11 @@ public static class ReconciliationServices
             .Validate(o => o.Schedule.Length == 0 || ReconciliationOptions.IsValidSchedule(o.Schedule), ReconciliationOptions.ScheduleMessage)
             .Validate(o => o.Schedule.Length > 0, ReconciliationOptions.ScheduleMissingMessage);
 
-        // Run order: what needs only the database and the queue first — dispatch what is committed,
-        // apply stored webhooks, re-enqueue stuck tickets, audit the seat counts (each count moves in
+        // Run order: what needs only the database and the queue first — apply stored webhooks,
+        // enqueue tickets whose message never reached the queue and re-enqueue stuck ones, audit the seat counts (each count moves in
         // the same transaction as its registration, so the audit is true at any point) — then what
         // asks Razorpay (the runner sorts on CallsRazorpay): orders, then refunds, which may be due
         // from this run's confirmations. A slow Razorpay then costs only its own steps.
-        services.AddSingleton<IReconciliationStep, OutboxStep>();
         services.AddSingleton<IReconciliationStep, InboxStep>();
         services.AddSingleton<IReconciliationStep, DeliveriesStep>();
         services.AddSingleton<IReconciliationStep, AuditStep>();

@@ -25,8 +25,9 @@ public enum PoisonOutcome
 /// kept throwing (database or storage down for minutes, or a defect). Neither says the ticket can
 /// never be sent, so an open delivery is not failed: it stays <c>queued</c>/<c>sending</c>, an
 /// operator sees a <c>ticket_poisoned</c> anomaly, and the reconciliation's deliveries step
-/// re-enqueues it after Reconciliation:StuckDeliveryMinutes, which also paces a handler that keeps
-/// crashing to one try per threshold.
+/// re-enqueues it after Reconciliation:StuckDeliveryMinutes (after the short unsent grace if no one
+/// has touched it since the confirmation), which also paces a handler that keeps crashing to one try
+/// per threshold.
 /// </summary>
 public sealed class PoisonedTicketHandler(
     TicketDeliveries deliveries,

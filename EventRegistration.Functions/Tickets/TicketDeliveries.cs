@@ -116,19 +116,25 @@ public sealed class TicketDeliveries(Database database)
         """;
 
     /// <summary>
-    /// Open deliveries of paid registrations nobody has touched since <c>@Before</c> and whose due
-    /// time (if any) passed before it too, and whose outbox message went out before it: their message
-    /// is lost, poisoned, or its worker gone.
+    /// Open deliveries of paid registrations whose message is lost. Unsent: as the confirmation wrote
+    /// it (never attempted, never scheduled, never touched: <c>updated_at = created_at</c>) and older
+    /// than <c>@UnsentBefore</c> — the message owed after commit never reached the queue. Stuck:
+    /// untouched since <c>@StuckBefore</c> with any due time before it too (a message poisoned, a
+    /// worker gone mid-send, a scheduled retry never enqueued, an unsent one whose enqueued copy was
+    /// lost again). A worker's attempt makes the delivery <c>sending</c> and a schedule sets its due
+    /// time, so the short grace never applies to an attempt under way; and once the reconciliation has
+    /// enqueued it (and bumped <c>updated_at</c>) a delivery waits the stuck threshold, so a handler
+    /// that keeps failing is retried once per threshold. The partial index
+    /// <c>ticket_deliveries_open (updated_at)</c> serves both.
     /// </summary>
     private const string FindStuck = """
-        select d.registration_id, d.status, d.updated_at
+        select d.registration_id, d.status, d.updated_at,
+               (d.status = 'queued' and d.attempts = 0 and d.next_attempt_at is null and d.updated_at = d.created_at) as unsent
           from ticket_deliveries d
           join event_registrations r on r.id = d.registration_id and r.status = 'paid'
-         where d.status in ('queued', 'sending') and d.updated_at < @Before
-           and (d.next_attempt_at is null or d.next_attempt_at < @Before)
-           and not exists (select 1 from outbox o
-                            where o.registration_id = d.registration_id
-                              and (o.dispatched_at is null or o.dispatched_at >= @Before))
+         where d.status in ('queued', 'sending') and d.updated_at < @UnsentBefore
+           and ((d.status = 'queued' and d.attempts = 0 and d.next_attempt_at is null and d.updated_at = d.created_at)
+                or (d.updated_at < @StuckBefore and (d.next_attempt_at is null or d.next_attempt_at < @StuckBefore)))
          order by d.updated_at
          limit @Limit
         """;
@@ -324,12 +330,16 @@ public sealed class TicketDeliveries(Database database)
             ExpectedAttempts = expectedAttempts,
         }), CancellationToken.None) == 1;
 
-    public Task<List<(Guid RegistrationId, string Status, DateTime UpdatedAt)>> FindStuckAsync(DateTime before, int limit, CancellationToken cancellationToken) =>
+    /// <param name="unsentBefore">Deliveries as the confirmation wrote them, older than this, are due (the short grace).</param>
+    /// <param name="stuckBefore">Any other open delivery untouched since this is due (the stuck threshold); must not be later than <paramref name="unsentBefore"/>.</param>
+    public Task<List<(Guid RegistrationId, string Status, DateTime UpdatedAt, bool Unsent)>> FindStuckAsync(DateTime unsentBefore, DateTime stuckBefore, int limit,
+        CancellationToken cancellationToken) =>
         database.RunAsync("reconcile_deliveries_find", async connection =>
-            (await connection.QueryAsync<(Guid RegistrationId, string Status, DateTime UpdatedAt)>(FindStuck, new { Before = before, Limit = limit })).ToList(),
+            (await connection.QueryAsync<(Guid RegistrationId, string Status, DateTime UpdatedAt, bool Unsent)>(FindStuck,
+                new { UnsentBefore = unsentBefore, StuckBefore = stuckBefore < unsentBefore ? stuckBefore : unsentBefore, Limit = limit })).ToList(),
             cancellationToken);
 
-    /// <summary>Marks a stuck delivery as just re-enqueued, so the next reconciliation waits a whole threshold again.</summary>
+    /// <summary>Marks a delivery as just (re-)enqueued, so the next reconciliation waits a whole grace or threshold again.</summary>
     public Task TouchAsync(Guid registrationId, DateTime seen, DateTime now, CancellationToken cancellationToken) =>
         database.RunAsync("reconcile_deliveries_bump", connection =>
             connection.ExecuteAsync(Touch, new { RegistrationId = registrationId, Seen = seen, Now = now }), cancellationToken);

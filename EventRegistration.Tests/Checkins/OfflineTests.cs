@@ -223,7 +223,6 @@ public sealed class OfflineTests(TestApp app) : IClassFixture<TestApp>
             select payment_id, id, 50000, 'INR', 'captured', 'applied', 'checkout' from event_registrations where event_id = @eventId and payment_id like 'pay_Bulk%';
             insert into ticket_deliveries (registration_id, status) select id, 'queued' from event_registrations where event_id = @eventId and payment_id like 'pay_Bulk%'
                 on conflict do nothing;
-            insert into outbox (kind, registration_id, message) select 'ticket_delivery', id, '{}' from event_registrations where event_id = @eventId and payment_id like 'pay_Bulk%';
             """, new { eventId });
         var t0 = app.Clock.GetUtcNow().AddHours(-1);
         var scans = registrations.SelectMany((r, i) => new[]

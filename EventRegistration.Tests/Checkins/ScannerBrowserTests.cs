@@ -49,7 +49,6 @@ public abstract class ScannerBrowserApp : BrowserApp
             insert into payments (payment_id, registration_id, amount_paise, currency, status, disposition, source)
             values (@paymentId, @RegistrationId, 50000, 'INR', 'captured', 'applied', 'checkout');
             insert into ticket_deliveries (registration_id, status) values (@RegistrationId, 'queued');
-            insert into outbox (kind, registration_id, message) values ('ticket_delivery', @RegistrationId, '{}');
             update events set attendee_count = 1 where id = @EventId;
             insert into scanner_keys (id, event_id, name, key_hash, created_at, created_by)
             values (gen_random_uuid(), @EventId, 'Phone', @hash, now(), 'test');

@@ -52,7 +52,7 @@ public sealed class MoneyEdgeTests(TestApp app) : IClassFixture<TestApp>
         Assert.EndsWith("payment-refunded", checkout.ProblemType);
         Assert.Equal("pending", await RegistrationStatusAsync(registrationId));
         Assert.Equal(0, await AttendeesAsync(eventId));
-        Assert.Equal(0, await app.ScalarAsync<long>("select count(*) from outbox where registration_id = @registrationId", new { registrationId }));
+        Assert.Equal(0, await app.ScalarAsync<long>("select count(*) from ticket_deliveries where registration_id = @registrationId", new { registrationId }));
         Assert.Equal(("refunded_before_capture", "processed", Price), await PaymentAsync(paymentId));
         Assert.Equal(1, await AnomalyCountAsync(paymentId, "capture_after_refund"));
         await app.AssertAllAsync();

@@ -98,7 +98,7 @@ public sealed partial class AlertTests
         foreach (var instrument in new[]
                  {
                      "eventregistration.transaction.rollbacks", "eventregistration.unique_violations", "eventregistration.payment_conflicts",
-                     "eventregistration.transaction.duration", "eventregistration.tickets.sends", "eventregistration.outbox.dispatches",
+                     "eventregistration.transaction.duration", "eventregistration.tickets.sends", "eventregistration.reconciliation.items",
                      "eventregistration.tickets.poisoned",
                  })
         {

@@ -34,7 +34,7 @@ public sealed class DatabaseFaultTests(ProxiedDatabaseApp app) : IClassFixture<P
         Assert.True(int.Parse(answer.Headers["Retry-After"]) > 0);
         Assert.Equal("pending", await app.ScalarAsync<string>("select status from event_registrations where id = @registrationId", new { registrationId }));
         Assert.Equal(0, await app.ScalarAsync<long>("select count(*) from payments where payment_id = @paymentId", new { paymentId }));
-        Assert.Equal(0, await app.ScalarAsync<long>("select count(*) from outbox where registration_id = @registrationId", new { registrationId }));
+        Assert.Equal(0, await app.ScalarAsync<long>("select count(*) from ticket_deliveries where registration_id = @registrationId", new { registrationId }));
         Assert.Equal(0, await app.ScalarAsync<int>("select attendee_count from events where id = @eventId", new { eventId }));
 
         // The caller (browser or Razorpay) retries: exactly one confirmation.
@@ -42,7 +42,7 @@ public sealed class DatabaseFaultTests(ProxiedDatabaseApp app) : IClassFixture<P
         Assert.Equal(200, retried.Status);
         Assert.Equal("paid", retried.Json.GetProperty("status").GetString());
         Assert.Equal(1, await app.ScalarAsync<int>("select attendee_count from events where id = @eventId", new { eventId }));
-        Assert.Equal(1, await app.ScalarAsync<long>("select count(*) from outbox where registration_id = @registrationId", new { registrationId }));
+        Assert.Equal(1, await app.ScalarAsync<long>("select count(*) from ticket_deliveries where registration_id = @registrationId", new { registrationId }));
         await app.AssertAllAsync();
     }
 
@@ -65,7 +65,7 @@ public sealed class DatabaseFaultTests(ProxiedDatabaseApp app) : IClassFixture<P
 
         Assert.Equal(200, answer.Status);
         Assert.Equal(1, await app.ScalarAsync<int>("select attendee_count from events where id = @eventId", new { eventId }));
-        Assert.Equal(1, await app.ScalarAsync<long>("select count(*) from outbox where registration_id = @registrationId", new { registrationId }));
+        Assert.Equal(1, await app.ScalarAsync<long>("select count(*) from ticket_deliveries where registration_id = @registrationId", new { registrationId }));
         Assert.True(await app.ScalarAsync<long>(
             "select count(*) from pg_stat_activity where datname = current_database() and state = 'idle in transaction'") == 0);
         await app.AssertAllAsync();

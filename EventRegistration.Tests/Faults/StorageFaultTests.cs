@@ -1,10 +1,9 @@
-using EventRegistration.Functions.Outbox;
 using EventRegistration.Tests.Infrastructure;
-using Microsoft.Extensions.DependencyInjection;
+using EventRegistration.Tests.Reconciliation;
 
 namespace EventRegistration.Tests.Faults;
 
-/// <summary>Storage unreachable after the confirmation committed: the payment stands, the outbox row waits.</summary>
+/// <summary>Storage unreachable after the confirmation committed: the payment stands, the queued delivery waits for the reconciliation.</summary>
 public sealed class StorageFaultTests(StorageFaultTests.ProxiedStorageApp app) : IClassFixture<StorageFaultTests.ProxiedStorageApp>
 {
     /// <summary>The app reaches Azurite's queue service through a TCP proxy the test can take down.</summary>
@@ -23,7 +22,7 @@ public sealed class StorageFaultTests(StorageFaultTests.ProxiedStorageApp app) :
     }
 
     [Fact]
-    public async Task Confirmations_succeed_while_the_queue_is_down_and_the_timer_dispatches_each_row_once()
+    public async Task Confirmations_succeed_while_the_queue_is_down_and_the_reconciliation_enqueues_each_ticket_once()
     {
         var eventId = await app.CreateEventAsync();
         var orders = new List<(Guid RegistrationId, string OrderId)>();
@@ -32,6 +31,7 @@ public sealed class StorageFaultTests(StorageFaultTests.ProxiedStorageApp app) :
             orders.Add(await app.OrderAsync(eventId, await app.CreateMemberAsync()));
         }
 
+        await app.ClearTicketQueueAsync();
         app.QueueProxy.GoDown();
         try
         {
@@ -42,35 +42,33 @@ public sealed class StorageFaultTests(StorageFaultTests.ProxiedStorageApp app) :
                 Assert.Equal("paid", answer.Json.GetProperty("status").GetString());
             }
 
+            // The delivery rows committed with the payments are what is owed.
             Assert.Equal(3, await app.ScalarAsync<long>(
-                "select count(*) from outbox where dispatched_at is null and dispatch_attempts = 1 and last_error is not null"));
+                "select count(*) from ticket_deliveries where registration_id = any(@ids) and status = 'queued' and attempts = 0",
+                new { ids = orders.Select(o => o.RegistrationId).ToArray() }));
 
-            // Still down: the timer's attempt changes nothing and loses nothing.
-            app.Clock.Advance(TimeSpan.FromMinutes(2));
-            var dispatcher = app.Services.GetRequiredService<OutboxDispatcher>();
-            Assert.Equal(0, await dispatcher.DispatchPendingAsync(TimeSpan.FromMinutes(1), 100, CancellationToken.None));
-            Assert.Equal(3, await app.ScalarAsync<long>("select count(*) from outbox where dispatched_at is null"));
+            // Still down after the grace: the run's attempt changes nothing and loses nothing.
+            app.Clock.Advance(TimeSpan.FromMinutes(3));
+            var down = await app.ReconcileAsync();
+            Assert.Equal("completed_with_errors", down.Status);
+            Assert.Equal(0, down.Count("deliveries", "unsent"));
+            Assert.Equal(1, down.Count("deliveries", "errors"));
         }
         finally
         {
             app.QueueProxy.Restore();
         }
 
-        var dispatcherBack = app.Services.GetRequiredService<OutboxDispatcher>();
-        Assert.Equal(3, await dispatcherBack.DispatchPendingAsync(TimeSpan.FromMinutes(1), 100, CancellationToken.None));
-        Assert.Equal(0, await dispatcherBack.DispatchPendingAsync(TimeSpan.FromMinutes(1), 100, CancellationToken.None));
-
-        var messages = (await app.TicketQueueClient().PeekMessagesAsync(32)).Value
-            .Select(m => TestApp.ParseQueueMessage(m.Body.ToString())!.RegistrationId).ToList();
-        Assert.Equal(orders.Select(o => o.RegistrationId).Order(), messages.Order());
-        Assert.Equal(0, await app.ScalarAsync<long>("select count(*) from outbox where dispatched_at is null"));
+        Assert.Equal(3, (await app.ReconcileAsync()).Count("deliveries", "unsent"));
+        Assert.Equal(0, (await app.ReconcileAsync()).Count("deliveries", "unsent"));
+        Assert.Equal(orders.Select(o => o.RegistrationId).Order(), (await app.DrainTicketQueueAsync()).Order());
         await app.AssertAllAsync();
     }
 
     /// <summary>
     /// Seen once under load: the queue proxy accepted and dropped a connection, and the socket error
-    /// escaped the dispatcher's filter after the payment had committed (a 500 for a paid checkout).
-    /// Every way the queue can be unreachable is one answer: not dispatched, the timer sends it.
+    /// escaped the queue-failure filter after the payment had committed (a 500 for a paid checkout).
+    /// Every way the queue can be unreachable is one answer: not sent, the reconciliation enqueues it.
     /// </summary>
     public static TheoryData<string, Exception, bool> QueueFailures() => new()
     {

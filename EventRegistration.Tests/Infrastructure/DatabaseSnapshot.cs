@@ -6,7 +6,7 @@ namespace EventRegistration.Tests.Infrastructure;
 public static class DatabaseSnapshot
 {
     private static readonly string[] Tables =
-        ["events", "members", "event_registrations", "payments", "webhook_inbox", "outbox", "ticket_deliveries", "anomalies"];
+        ["events", "members", "event_registrations", "payments", "webhook_inbox", "ticket_deliveries", "anomalies"];
 
     public static async Task<string> TakeAsync(TestApp app)
     {

@@ -35,7 +35,7 @@ public sealed class LostCallbackTests(TestApp app) : IClassFixture<TestApp>
         Assert.Equal(("paid", capturedId, "reconciliation", 1), registration);
         Assert.Equal(1, await app.ScalarAsync<int>("select attendee_count from events where id = @eventId", new { eventId }));
         Assert.Equal("failed_attempt", await app.ScalarAsync<string>("select disposition from payments where payment_id = @failedId", new { failedId }));
-        Assert.Equal(1L, await app.ScalarAsync<long>("select count(*) from outbox where registration_id = @registrationId and dispatched_at is not null", new { registrationId }));
+        Assert.Equal(1L, await app.ScalarAsync<long>("select count(*) from ticket_deliveries where registration_id = @registrationId and status = 'queued'", new { registrationId }));
         Assert.Equal([registrationId], await app.QueuedTicketsAsync());
 
         // A later run finds nothing more to do: counted once, queued once.

@@ -34,7 +34,7 @@ public static class ReconciliationHarness
     public static Task<List<RunRow>> RunsAfterAsync(this TestApp app, long id) =>
         app.QueryAsync<RunRow>("select id, status, error_count, summary::text as summary from reconciliation_runs where id > @id order by id", new { id });
 
-    /// <summary>Makes every age-based threshold pass: orders, outbox, inbox (not the seat hold's 15 minutes).</summary>
+    /// <summary>Makes every age-based threshold pass: orders, unsent tickets, inbox (not the seat hold's 15 minutes).</summary>
     public static void AgeBeyondGrace(this TestApp app) => app.Clock.Advance(TimeSpan.FromMinutes(6));
 
     public static JsonObject Payment(string paymentId, string orderId, long amount, string status, string currency = "INR") =>
@@ -107,6 +107,24 @@ public static class ReconciliationHarness
         await queue.CreateIfNotExistsAsync();
         PeekedMessage[] peeked = (await queue.PeekMessagesAsync(maxMessages: 32)).Value;
         return peeked.Select(m => TestApp.ParseQueueMessage(m.Body.ToString())!.RegistrationId).ToList();
+    }
+
+    /// <summary>Takes every message off the class's ticket queue (delayed ones stay) and returns whose tickets they were.</summary>
+    public static async Task<List<Guid>> DrainTicketQueueAsync(this TestApp app)
+    {
+        var queue = app.TicketQueueClient();
+        await queue.CreateIfNotExistsAsync();
+        var taken = new List<Guid>();
+        while ((await queue.ReceiveMessagesAsync(32, TimeSpan.FromMinutes(5))).Value is { Length: > 0 } messages)
+        {
+            foreach (var message in messages)
+            {
+                taken.Add(TestApp.ParseQueueMessage(message.MessageText)!.RegistrationId);
+                await queue.DeleteMessageAsync(message.MessageId, message.PopReceipt);
+            }
+        }
+
+        return taken;
     }
 
     public static async Task ClearTicketQueueAsync(this TestApp app)

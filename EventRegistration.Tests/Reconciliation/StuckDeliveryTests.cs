@@ -16,16 +16,26 @@ public sealed class StuckDeliveryTests(TestApp app) : IClassFixture<TestApp>
         await app.ClearTicketQueueAsync();
 
         var fresh = await app.ReconcileAsync();
-        Assert.Equal(0, fresh.Count("deliveries", "requeued"));
+        Assert.Equal(0, fresh.Count("deliveries", "requeued") + fresh.Count("deliveries", "unsent"));
 
+        // Past the short grace only the never-attempted delivery is due; an attempt under way waits for the stuck threshold.
+        app.Clock.Advance(TimeSpan.FromMinutes(3));
+        var grace = await app.ReconcileAsync();
+        Assert.Equal(1, grace.Count("deliveries", "unsent"));
+        Assert.Equal(0, grace.Count("deliveries", "requeued"));
+        Assert.Equal([queued], await app.QueuedTicketsAsync());
+        await app.ClearTicketQueueAsync();
+
+        // Once enqueued by the run, a delivery whose copy is lost again waits the stuck threshold like any other.
         app.Clock.Advance(TimeSpan.FromMinutes(16));
         var run = await app.ReconcileAsync();
         Assert.Equal(2, run.Count("deliveries", "requeued"));
+        Assert.Equal(0, run.Count("deliveries", "unsent"));
         Assert.Equal(new[] { queued, sending }.Order(), (await app.QueuedTicketsAsync()).Order());
 
-        // updated_at was bumped: the next run waits a whole threshold again.
+        // updated_at was bumped: the next run waits a whole grace or threshold again.
         var next = await app.ReconcileAsync();
-        Assert.Equal(0, next.Count("deliveries", "requeued"));
+        Assert.Equal(0, next.Count("deliveries", "requeued") + next.Count("deliveries", "unsent"));
         Assert.Equal(2, (await app.QueuedTicketsAsync()).Count);
 
         app.Clock.Advance(TimeSpan.FromMinutes(16));

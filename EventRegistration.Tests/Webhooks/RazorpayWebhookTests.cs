@@ -32,7 +32,7 @@ public sealed class RazorpayWebhookTests(TestApp app) : IClassFixture<TestApp>
         Assert.Equal(1, await app.ScalarAsync<long>("select count(*) from webhook_inbox where event_id = @eventId1", new { eventId1 }));
         Assert.Equal(20, await app.ScalarAsync<int>("select delivery_count from webhook_inbox where event_id = @eventId1", new { eventId1 }));
         Assert.Equal(1, await app.ScalarAsync<int>("select attendee_count from events where id = @eventId", new { eventId }));
-        Assert.Equal(1, await app.ScalarAsync<long>("select count(*) from outbox where registration_id = @registrationId", new { registrationId }));
+        Assert.Equal(1, await app.ScalarAsync<long>("select count(*) from ticket_deliveries where registration_id = @registrationId", new { registrationId }));
         await app.AssertAllAsync();
     }
 

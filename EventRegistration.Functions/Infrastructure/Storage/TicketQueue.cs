@@ -39,7 +39,7 @@ public sealed record TicketDeliveryMessage(Guid RegistrationId, [property: JsonI
 /// Sends to the ticket queue with Base64 encoding, which the Functions queue trigger expects
 /// (Azure.Storage.Queues sends plain text unless told otherwise). Few retries and a short
 /// network timeout: a caller waiting on a confirmation should not wait on a dead queue; the
-/// outbox row stays for the timer instead.
+/// committed <c>queued</c> delivery stays for the reconciliation instead.
 /// </summary>
 public sealed class TicketQueue
 {

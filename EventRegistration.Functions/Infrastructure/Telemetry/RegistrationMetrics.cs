@@ -17,7 +17,6 @@ public sealed class RegistrationMetrics
     private readonly Histogram<double> _transactionDuration;
     private readonly Counter<long> _transactionsRejected;
     private readonly Counter<long> _webhooks;
-    private readonly Counter<long> _outboxDispatches;
     private readonly Counter<long> _reconciliationRuns;
     private readonly Counter<long> _reconciliationItems;
     private readonly Counter<long> _reconciliationErrors;
@@ -39,7 +38,6 @@ public sealed class RegistrationMetrics
         _transactionDuration = Meter.CreateHistogram<double>("eventregistration.transaction.duration", unit: "ms", description: "Committed transaction duration, by operation.");
         _transactionsRejected = Meter.CreateCounter<long>("eventregistration.transaction.rejected", description: "Callers turned away (503) because every transaction slot stayed busy.");
         _webhooks = Meter.CreateCounter<long>("eventregistration.webhooks", description: "Razorpay webhooks by event type and outcome.");
-        _outboxDispatches = Meter.CreateCounter<long>("eventregistration.outbox.dispatches", description: "Outbox rows sent to the queue, by result.");
         _reconciliationRuns = Meter.CreateCounter<long>("eventregistration.reconciliation.runs", description: "Reconciliation runs, by status (completed, completed_with_errors, skipped).");
         _reconciliationItems = Meter.CreateCounter<long>("eventregistration.reconciliation.items", description: "Items a reconciliation step handled, by step and outcome.");
         _reconciliationErrors = Meter.CreateCounter<long>("eventregistration.reconciliation.errors", description: "Failures inside a reconciliation step, by step.");
@@ -73,8 +71,6 @@ public sealed class RegistrationMetrics
 
     public void Webhook(string eventType, string outcome) =>
         _webhooks.Add(1, new("event", eventType), new("outcome", outcome));
-
-    public void OutboxDispatch(string result) => _outboxDispatches.Add(1, new KeyValuePair<string, object?>("result", result));
 
     public void ReconciliationRun(string status) => _reconciliationRuns.Add(1, new KeyValuePair<string, object?>("status", status));
 
