@@ -79,7 +79,7 @@ public sealed class TicketDeliveryHandler(
             return settled;
         }
 
-        await using var lease = await locks.TryAcquireAsync(registrationId, cancellationToken);
+        await using var lease = await locks.TryAcquireAsync(registrationId, firstDelivery: delivery.LastAttemptAt is null, cancellationToken);
         if (lease is null)
         {
             // The holder owns the delivery: it sends, or schedules the retry itself. Whoever holds it

@@ -12,11 +12,23 @@ namespace EventRegistration.Functions.Tickets;
 /// </summary>
 public sealed class TicketLocks(TicketBlobs blobs, IOptions<TicketOptions> options, TimeProvider clock, ILogger<TicketLocks> logger)
 {
+    /// <param name="firstDelivery">
+    /// True when no attempt was ever made (the delivery has no <c>last_attempt_at</c>): its lock blob
+    /// most likely does not exist yet, so it is created first (<c>If-None-Match: *</c>, never
+    /// touching a blob someone holds) and then leased, two requests; acquiring first would cost a
+    /// 404, the create and the acquire again. Otherwise the blob is there and one acquire does.
+    /// Either order is only a cost guess: the lease itself is the lock.
+    /// </param>
     /// <returns>The held lease, or null when another worker holds it.</returns>
-    public async Task<TicketLease?> TryAcquireAsync(Guid registrationId, CancellationToken cancellationToken)
+    public async Task<TicketLease?> TryAcquireAsync(Guid registrationId, bool firstDelivery, CancellationToken cancellationToken)
     {
         var leaseClient = blobs.LockBlob(registrationId).GetBlobLeaseClient();
         var duration = TimeSpan.FromSeconds(options.Value.LeaseSeconds);
+        if (firstDelivery)
+        {
+            await blobs.CreateLockBlobAsync(registrationId, cancellationToken);
+        }
+
         for (var attempt = 1; ; attempt++)
         {
             try
@@ -31,7 +43,8 @@ public sealed class TicketLocks(TicketBlobs blobs, IOptions<TicketOptions> optio
             }
             catch (RequestFailedException e) when (e.Status == 404 && attempt == 1)
             {
-                // First delivery of this registration: the lock blob (or its container) does not exist yet.
+                // The lock blob (or its container) does not exist yet: an attempt was made before,
+                // but not by this storage account's blob (it was deleted), or the guess was wrong.
                 await blobs.CreateLockBlobAsync(registrationId, cancellationToken);
             }
         }

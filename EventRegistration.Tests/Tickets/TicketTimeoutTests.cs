@@ -58,13 +58,30 @@ public sealed class TicketTimeoutTests(ShortTimeoutsApp app) : IClassFixture<Sho
     }
 
     [Fact]
+    public async Task Creating_the_lock_blob_first_never_takes_or_breaks_a_held_lease()
+    {
+        var locks = app.Services.GetRequiredService<TicketLocks>();
+        var registrationId = Guid.NewGuid();
+        var first = await locks.TryAcquireAsync(registrationId, firstDelivery: true, CancellationToken.None);
+        Assert.NotNull(first);
+
+        // A copy that also believes it is first: its create meets the leased blob, its acquire the lease.
+        Assert.Null(await locks.TryAcquireAsync(registrationId, firstDelivery: true, CancellationToken.None));
+        Assert.Null(await locks.TryAcquireAsync(registrationId, firstDelivery: false, CancellationToken.None));
+
+        await first.DisposeAsync();
+        await using var second = await locks.TryAcquireAsync(registrationId, firstDelivery: true, CancellationToken.None);
+        Assert.NotNull(second);
+    }
+
+    [Fact]
     public async Task A_lease_that_cannot_be_renewed_signals_the_holder_to_stop()
     {
         var locks = app.Services.GetRequiredService<TicketLocks>();
         var registrationId = Guid.NewGuid();
-        await using var lease = await locks.TryAcquireAsync(registrationId, CancellationToken.None);
+        await using var lease = await locks.TryAcquireAsync(registrationId, firstDelivery: false, CancellationToken.None);
         Assert.NotNull(lease);
-        Assert.Null(await locks.TryAcquireAsync(registrationId, CancellationToken.None));
+        Assert.Null(await locks.TryAcquireAsync(registrationId, firstDelivery: true, CancellationToken.None));
 
         // Someone breaks the lease and takes it: the holder's next renewal (every 5 s) fails.
         var blob = new BlobContainerClient(TestApp.AzuriteConnectionString, "ticket-locks").GetBlobClient(registrationId.ToString());
