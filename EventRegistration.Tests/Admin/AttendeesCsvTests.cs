@@ -138,7 +138,7 @@ public sealed class AttendeesCsvTests(TestApp app) : IClassFixture<TestApp>
         var answer = await app.AttendeesAsync(eventId.ToString());
 
         Assert.StartsWith(
-            "registrationId,memberId,name,whatsApp,status,paymentId,paidAtUtc,ticketStatus,admittedAtUtc,admittedBy\r\n",
+            "registrationId,memberId,name,whatsApp,status,paymentId,paidAtUtc,ticketStatus,admittedAtUtc,admittedBy,refundStatus,amountRefundedPaise\r\n",
             answer.Body.TrimStart('\uFEFF'));
         var rows = AttendeesCsvCalls.ParseCsv(answer.Bytes).ToDictionary(r => Guid.Parse(r["registrationId"]));
         var admittedAt = scan.Json.GetProperty("admittedAt").GetDateTime().ToUniversalTime();
@@ -146,6 +146,25 @@ public sealed class AttendeesCsvTests(TestApp app) : IClassFixture<TestApp>
         // The scanner id is typed at the door: a formula there is made harmless like any other text.
         Assert.Equal("'=north-1", rows[admitted]["admittedBy"]);
         Assert.Equal(("", ""), (rows[notAdmitted]["admittedAtUtc"], rows[notAdmitted]["admittedBy"]));
+    }
+
+    [Fact]
+    public async Task Each_row_has_its_payments_refund_state_and_amount_refunded_and_empty_cells_when_nothing_was_refunded()
+    {
+        var eventId = await app.CreateEventAsync();
+        var states = await AttendeeRefundStates.ArrangeAsync(app, eventId);
+
+        var answer = await app.AttendeesAsync(eventId.ToString());
+
+        Assert.Equal(200, answer.Status);
+        var rows = AttendeesCsvCalls.ParseCsv(answer.Bytes).ToDictionary(r => Guid.Parse(r["registrationId"]));
+        (string, string, string) Of(Guid id) => (rows[id]["status"], rows[id]["refundStatus"], rows[id]["amountRefundedPaise"]);
+        Assert.Equal(("paid", "", ""), Of(states.NotRefunded));
+        Assert.Equal(("paid", "due", "0"), Of(states.Due));
+        Assert.Equal(("paid", "requested", "0"), Of(states.Requested));
+        Assert.Equal(("paid", "failed", "0"), Of(states.Failed));
+        Assert.Equal(("paid", "partial", "10000"), Of(states.Partial));
+        Assert.Equal(("refunded", "processed", "50000"), Of(states.Processed));
     }
 
     [Fact]

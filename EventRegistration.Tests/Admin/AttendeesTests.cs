@@ -85,6 +85,49 @@ public sealed class AttendeesTests(TestApp app) : IClassFixture<TestApp>
         Assert.Equal(JsonValueKind.Null, rows[notAdmitted].GetProperty("admittedBy").ValueKind);
     }
 
+    [Fact]
+    public async Task Each_registration_carries_its_payments_refund_state_and_null_when_nothing_was_refunded()
+    {
+        var eventId = await app.CreateEventAsync();
+        var states = await AttendeeRefundStates.ArrangeAsync(app, eventId);
+        var pending = (await app.OrderAsync(eventId, await app.CreateMemberAsync())).RegistrationId;
+
+        // Pages of two, so the refund state is read on the keyset path too.
+        var rows = new Dictionary<Guid, JsonElement>();
+        var query = "?limit=2";
+        do
+        {
+            var page = await ListAsync(eventId.ToString(), query);
+            Assert.Equal(200, page.Status);
+            foreach (var a in page.Json.GetProperty("attendees").EnumerateArray())
+            {
+                rows[a.GetProperty("registrationId").GetGuid()] = a.Clone();
+            }
+
+            query = page.Json.TryGetProperty("nextAfter", out var next) ? $"?limit=2&after={next.GetGuid()}" : "";
+        }
+        while (query.Length > 0);
+
+        (string Status, string? Refund, long? Refunded) Of(Guid id)
+        {
+            var refund = rows[id].GetProperty("refund");
+            return refund.ValueKind == JsonValueKind.Null
+                ? (rows[id].GetProperty("status").GetString()!, null, null)
+                : (rows[id].GetProperty("status").GetString()!, refund.GetProperty("status").GetString(), refund.GetProperty("amountRefundedPaise").GetInt64());
+        }
+
+        Assert.Equal(7, rows.Count);
+        Assert.Equal(("paid", null, null), Of(states.NotRefunded));
+        Assert.Equal(("pending", null, null), Of(pending));
+        // An operator's refund leaves the registration paid until the whole amount is back: only the refund says so.
+        Assert.Equal(("paid", "due", 0L), Of(states.Due));
+        Assert.Equal(("paid", "requested", 0L), Of(states.Requested));
+        Assert.Equal(("paid", "failed", 0L), Of(states.Failed));
+        Assert.Equal(("paid", "partial", AttendeeRefundStates.PartRefunded), Of(states.Partial));
+        Assert.Equal(("refunded", "processed", AttendeeRefundStates.Price), Of(states.Processed));
+        await app.AssertAllAsync();
+    }
+
     [Theory]
     [InlineData("not-a-uuid", "", "eventId")]
     [InlineData(null, "?status=gone", "status")]

@@ -23,7 +23,8 @@ public sealed class AttendeesCsv(AttendeesHandler handler, Guid eventId, string?
     public const string ContentType = "text/csv; charset=utf-8";
 
     public static readonly string[] Columns =
-        ["registrationId", "memberId", "name", "whatsApp", "status", "paymentId", "paidAtUtc", "ticketStatus", "admittedAtUtc", "admittedBy"];
+        ["registrationId", "memberId", "name", "whatsApp", "status", "paymentId", "paidAtUtc", "ticketStatus", "admittedAtUtc", "admittedBy",
+         "refundStatus", "amountRefundedPaise"];
 
     private static readonly CsvWriterOptions Options = new()
     {
@@ -78,6 +79,8 @@ public sealed class AttendeesCsv(AttendeesHandler handler, Guid eventId, string?
                 csv.WriteField(a.TicketStatus);
                 csv.WriteField(a.AdmittedAt?.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture));
                 csv.WriteField(a.AdmittedBy);
+                csv.WriteField(a.Refund?.Status);
+                csv.WriteField(a.Refund?.AmountRefundedPaise.ToString(CultureInfo.InvariantCulture));
                 csv.EndRecord();
             }
 

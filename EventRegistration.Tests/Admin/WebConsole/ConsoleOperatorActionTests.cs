@@ -68,6 +68,64 @@ public sealed class ConsoleOperatorActionTests(BrowserApp app) : IClassFixture<B
     }
 
     [SkippableFact]
+    public async Task A_refund_under_way_or_failed_is_shown_beside_paid_and_offers_no_refund_button()
+    {
+        var eventId = await app.CreateEventAsync();
+        var states = await AttendeeRefundStates.ArrangeAsync(app, eventId);
+
+        await using var browser = await app.OpenSignedInAsync(nameof(A_refund_under_way_or_failed_is_shown_beside_paid_and_offers_no_refund_button),
+            $"#/events/{eventId}/attendees");
+        var page = browser.Page;
+        var row = (Guid id) => page.Locator($"#attendees tr[data-registration-id='{id}']");
+        var refundButton = (Guid id) => row(id).GetByRole(AriaRole.Button, new() { Name = "Refund" });
+        await Expect(page.Locator("#attendees tbody tr")).ToHaveCountAsync(6);
+
+        // Owed or asked of Razorpay: the registration is still paid (its seat held), the money on its way.
+        foreach (var id in new[] { states.Due, states.Requested })
+        {
+            await Expect(row(id).Locator(".status.paid")).ToHaveTextAsync("paid");
+            await Expect(row(id).Locator(".refund")).ToHaveTextAsync("Refund under way");
+            await Expect(refundButton(id)).ToHaveCountAsync(0);
+        }
+
+        // Failed at Razorpay: nothing retries it and the API would refuse a new one; an operator finishes it in the Dashboard.
+        await Expect(row(states.Failed).Locator(".refund")).ToHaveTextAsync("Refund failed");
+        await Expect(row(states.Failed)).ToContainTextAsync("an operator finishes it in the Razorpay Dashboard");
+        await Expect(refundButton(states.Failed)).ToHaveCountAsync(0);
+
+        // Part refunded from the Dashboard: the rest can still be refunded here.
+        await Expect(row(states.Partial).Locator(".refund")).ToHaveTextAsync("₹100.00 refunded");
+        await Expect(refundButton(states.Partial)).ToHaveCountAsync(1);
+
+        await Expect(row(states.Processed).Locator(".status.refunded")).ToHaveTextAsync("refunded");
+        await Expect(row(states.Processed).Locator(".refund")).ToHaveCountAsync(0);
+        await Expect(refundButton(states.Processed)).ToHaveCountAsync(0);
+        await Expect(row(states.NotRefunded).Locator(".refund")).ToHaveCountAsync(0);
+        await browser.ScreenshotAsync("console-attendees-refunds");
+
+        // Refunding from the attendees page: the row says so at once, and its button is gone.
+        await refundButton(states.NotRefunded).ClickAsync();
+        var dialog = page.Locator("dialog");
+        await dialog.GetByLabel("Reason").FillAsync("Member cannot attend");
+        await dialog.GetByRole(AriaRole.Button, new() { Name = "Refund" }).ClickAsync();
+        await Expect(browser.Message()).ToContainTextAsync("Refund requested.");
+        await Expect(row(states.NotRefunded).Locator(".refund")).ToHaveTextAsync("Refund under way");
+        await Expect(refundButton(states.NotRefunded)).ToHaveCountAsync(0);
+        await Expect(row(states.NotRefunded).Locator(".status.paid")).ToHaveTextAsync("paid");
+
+        // The look-up offers no Refund button for it either; a part refunded registration keeps one there too.
+        await page.EvaluateAsync($"location.hash = '#/lookup?registrationId={states.NotRefunded}'");
+        await Expect(page.Locator("#history li[data-what='refund_asked_by_operator']")).ToHaveCountAsync(1);
+        await Expect(page.Locator("#lookup-result").GetByRole(AriaRole.Button, new() { Name = "Refund" })).ToHaveCountAsync(0);
+        await page.EvaluateAsync($"location.hash = '#/lookup?registrationId={states.Partial}'");
+        await Expect(page.Locator("#history li[data-what='payment']")).ToHaveCountAsync(1);
+        await Expect(page.Locator("#lookup-result").GetByRole(AriaRole.Button, new() { Name = "Refund" })).ToHaveCountAsync(1);
+        browser.AssertNoErrors();
+        Assert.Empty(app.Http.Failures);
+        await app.AssertAllAsync();
+    }
+
+    [SkippableFact]
     public async Task An_operator_refunds_a_registration_with_a_reason_from_its_history()
     {
         var eventId = await app.CreateEventAsync();

@@ -1,5 +1,5 @@
 import { api, session } from '../api.js';
-import { h, when, showError, clearMessage, act } from '../dom.js';
+import { h, when, money, showError, clearMessage, act } from '../dom.js';
 import { render, onLeave } from '../app.js';
 import { registrationActions } from './registrationActions.js';
 
@@ -31,6 +31,26 @@ export async function show(eventId, query) {
   const fetchPage = (after, limit) =>
     api('GET', `events/${eventId}/attendees?limit=${limit}${after ? `&after=${after}` : ''}${statusQuery}`);
 
+  // The payment's refund beside the status: an operator's refund or the event's cancellation leaves
+  // the registration paid (its seat held) until Razorpay reports the whole amount back.
+  function refundBadge(a) {
+    switch (a.refund && a.refund.status) {
+      case 'due':
+      case 'requested':
+        return h('span', { class: 'refund under-way', title: 'Owed back to the member; the seat is released when Razorpay reports the refund processed.' },
+          'Refund under way');
+      case 'failed':
+        // Nothing retries a failed refund and the API refuses a new one (docs/runbook.md, refunds-failed).
+        return [h('span', { class: 'refund failed' }, 'Refund failed'),
+          h('small', { class: 'muted refund-note' }, 'Razorpay failed it: an operator finishes it in the Razorpay Dashboard.')];
+      case 'partial':
+        return h('span', { class: 'refund partial', title: 'Part of the payment was refunded from the Razorpay Dashboard.' },
+          `${money(a.refund.amountRefundedPaise, event.currency)} refunded`);
+      default:
+        return null;
+    }
+  }
+
   function draw() {
     const term = search.value.trim().toLowerCase();
     const shown = rows.filter((a) => !term
@@ -38,7 +58,7 @@ export async function show(eventId, query) {
     body.replaceChildren(...shown.map((a) => h('tr', { dataset: { registrationId: a.registrationId } },
       h('td', { 'data-label': 'Name' }, a.name),
       h('td', { 'data-label': 'WhatsApp' }, a.phoneE164),
-      h('td', { 'data-label': 'Status' }, h('span', { class: `status ${a.status}` }, a.status)),
+      h('td', { 'data-label': 'Status' }, h('div', { class: 'status-cell' }, h('span', { class: `status ${a.status}` }, a.status), refundBadge(a))),
       h('td', { 'data-label': 'Payment' }, a.paymentId || '—', a.paidAt ? h('small', { class: 'muted' }, ` ${when(a.paidAt)}`) : null),
       h('td', { 'data-label': 'Ticket' }, h('span', { class: `status ${a.ticketStatus}` }, a.ticketStatus)),
       // The door check-in: when, and by which scanner (its id); empty until admitted.

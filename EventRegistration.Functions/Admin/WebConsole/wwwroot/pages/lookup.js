@@ -45,6 +45,9 @@ export async function show(query) {
     // The delivery's current status rides on its ticket_queued entry.
     const ticket = registration.history.find((e) => e.what === 'ticket_queued');
     const ticketStatus = ticket && ticket.detail ? ticket.detail.status : undefined;
+    // The refund state rides on the registration's own payment entry (the attendees list carries it as `refund`).
+    const payment = registration.history.find((e) => e.what === 'payment' && e.detail && e.detail.paymentId === registration.paymentId);
+    const refund = payment && payment.detail.refundStatus ? { status: payment.detail.refundStatus } : null;
     result.replaceChildren(
       h('div', { class: 'card' },
         h('div', { class: 'row' },
@@ -54,7 +57,7 @@ export async function show(query) {
           `Order ${registration.orderId || '—'} · payment ${registration.paymentId || '—'} · ${money(registration.amountPaise, registration.currency)}`),
         h('p', {}, h('a', { href: `#/events/${registration.eventId}/attendees` }, 'The event’s attendees')),
         h('div', { class: 'actions' },
-          registrationActions({ registrationId: registration.registrationId, status: registration.status, ticketStatus }, load))),
+          registrationActions({ registrationId: registration.registrationId, status: registration.status, ticketStatus, refund }, load))),
       h('ol', { class: 'history card', id: 'history' },
         registration.history.map((entry) => h('li', { dataset: { what: entry.what } },
           h('strong', {}, entry.what.replaceAll('_', ' ')), ' ', h('small', { class: 'muted' }, when(entry.at)),

@@ -8,7 +8,10 @@ export function registrationActions(registration, afterChange) {
   const id = registration.registrationId;
   const buttons = [];
   if (!session.isOperator) return buttons;
-  if (registration.status === 'paid') {
+  // A refund owed or asked of Razorpay is under way; a failed one is finished in the Razorpay
+  // Dashboard (the API refuses both). A part refund from the Dashboard may still be completed here.
+  const refund = registration.refund && registration.refund.status;
+  if (registration.status === 'paid' && !['due', 'requested', 'failed'].includes(refund)) {
     buttons.push(h('button', {
       type: 'button', class: 'secondary', dataset: { action: 'refund', registrationId: id },
       onclick: () => withReason({
