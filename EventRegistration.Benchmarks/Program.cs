@@ -8,7 +8,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 
 // ./dev bench [--quick] [--out docs/benchmarks.md] [--probe] [--replays] [--checkins] [--import]
-//             [--only confirmations|replays|tickets|paced] [--paced-rate N] [--paced-tickets N]
+//             [--only confirmations|replays|tickets|paced] [--paced-rate N] [--paced-tickets N] [--paced-backlog N]
 //             [--trace-function GOFILE [--callers N] [--requests N]] (started by ./dev bench --trace)
 if (args.Length >= 2 && args[0] == TraceReport.Flag)
 {
@@ -133,6 +133,7 @@ var confirmationPeakMb = Process.GetCurrentProcess().PeakWorkingSet64 / 1024.0 /
 Console.WriteLine($"peak working set after the confirmation rows {confirmationPeakMb:F0} MB");
 
 ReplayResult? replay = Runs("replays") ? await RunReplaysAsync(app, confirmations, quick) : null;
+await confirmations.ClearTicketQueueAsync();
 
 TicketPipelineResult? tickets = null;
 if (Runs("tickets"))
@@ -150,7 +151,8 @@ if (Runs("paced"))
     // ./dev bench --paced-rate 5 --paced-tickets 500: the same row at a pace a loaded machine's pipeline can outrun.
     var pacedRate = Array.IndexOf(args, "--paced-rate") is var r && r >= 0 && r + 1 < args.Length ? int.Parse(args[r + 1], CultureInfo.InvariantCulture) : 80;
     var pacedTickets = Array.IndexOf(args, "--paced-tickets") is var t && t >= 0 && t + 1 < args.Length ? int.Parse(args[t + 1], CultureInfo.InvariantCulture) : quick ? 1000 : 10_000;
-    paced = await PacedTicketsBenchmark.RunAsync(pacedTickets, pacedRate);
+    var pacedBacklog = Array.IndexOf(args, "--paced-backlog") is var b && b >= 0 && b + 1 < args.Length ? int.Parse(args[b + 1], CultureInfo.InvariantCulture) : 0;
+    paced = await PacedTicketsBenchmark.RunAsync(pacedTickets, pacedRate, pacedBacklog);
     Console.WriteLine(paced.ConsoleLine);
 }
 
@@ -193,6 +195,7 @@ finally
 
 static async Task<(Measurement, CpuSample)> MeasureAsync(ConfirmationBenchmark confirmations, Spread spread, int count, Func<List<string>, Task<Measurement>> run)
 {
+    await confirmations.ClearTicketQueueAsync();
     var orders = await confirmations.PrepareAsync(spread, count);
     var before = CpuSample.Take();
     var measurement = await run(orders);
