@@ -33,6 +33,7 @@ public sealed class ResendableDelivery
     public string? LastError { get; init; }
     public string RegistrationStatus { get; init; } = "";
     public string EventStatus { get; init; } = "";
+    public string? RefundStatus { get; init; }
 }
 
 /// <summary>A ticket WhatsApp accepted that has not been reported delivered.</summary>
@@ -186,10 +187,12 @@ public sealed class TicketDeliveries(Database database)
 
     /// <summary>The delivery of a registration, locked, with what decides whether it may be sent again.</summary>
     private const string LockForResend = """
-        select d.status, d.attempts, d.wamid, d.last_error, r.status as registration_status, e.status as event_status
+        select d.status, d.attempts, d.wamid, d.last_error, r.status as registration_status, e.status as event_status,
+               p.refund_status
           from ticket_deliveries d
           join event_registrations r on r.id = d.registration_id
           join events e on e.id = r.event_id
+          left join payments p on p.payment_id = r.payment_id
          where d.registration_id = @RegistrationId
            for update of d
         """;

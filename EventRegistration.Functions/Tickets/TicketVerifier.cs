@@ -69,7 +69,7 @@ public sealed class TicketVerifier(TicketSigner signer, Database database)
         {
             (null, _, _) => new(TicketVerdict.Revoked, TicketCheck.UnknownRegistration, claims),
             ("paid", "cancelled", _) => new(TicketVerdict.Revoked, TicketCheck.EventCancelled, claims),
-            ("paid", _, "due" or "requested" or "failed") => new(TicketVerdict.Revoked, TicketCheck.RefundDue, claims),
+            ("paid", _, var refund) when RefundOwed(refund) => new(TicketVerdict.Revoked, TicketCheck.RefundDue, claims),
             ("paid", _, "processed") => new(TicketVerdict.Revoked, TicketCheck.Refunded, claims),
             ("paid", _, _) => new(TicketVerdict.Valid, null, claims),
             ("refunded", _, _) => new(TicketVerdict.Revoked, TicketCheck.Refunded, claims),
@@ -77,4 +77,10 @@ public sealed class TicketVerifier(TicketSigner signer, Database database)
             ("cancelled", _, _) => new(TicketVerdict.Revoked, TicketCheck.Cancelled, claims),
             _ => new(TicketVerdict.Revoked, TicketCheck.NotPaid, claims),
         };
+
+    /// <summary>
+    /// A payment whose refund is owed, asked of Razorpay, or failed there (an operator finishes it)
+    /// is money on its way back: its ticket no longer admits, nor is it sent again (Admin/Resends).
+    /// </summary>
+    public static bool RefundOwed(string? refundStatus) => refundStatus is "due" or "requested" or "failed";
 }

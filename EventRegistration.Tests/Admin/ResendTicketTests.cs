@@ -186,6 +186,24 @@ public sealed class ResendTicketTests(TestApp app) : IClassFixture<TestApp>
         Assert.Equal((resends, audits), (await app.ScalarAsync<long>("select count(*) from ticket_resends"), await app.ScalarAsync<long>("select count(*) from admin_audit")));
     }
 
+    [Fact]
+    public async Task A_ticket_whose_refund_is_under_way_is_not_sent_again_because_it_no_longer_admits()
+    {
+        var ticket = await SentTicketAsync();
+        Assert.Equal(202, (await app.RefundRegistrationAsync(ticket.RegistrationId)).Status);
+        Assert.Equal("paid", await app.ScalarAsync<string>("select status from event_registrations where id = @id", new { id = ticket.RegistrationId }));
+        var snapshot = await DatabaseSnapshot.TakeAsync(app);
+
+        var answer = await app.ResendTicketAsync(ticket.RegistrationId, "k-refund");
+
+        Assert.Equal((409, "urn:eventregistration:problem:ticket-not-resendable"), (answer.Status, answer.ProblemType));
+        Assert.Contains("refund", answer.Json.GetProperty("detail").GetString());
+        Assert.Equal(snapshot, await DatabaseSnapshot.TakeAsync(app));
+        Assert.Equal(0, await ResendRowsAsync(ticket.RegistrationId));
+        Assert.Single(app.WhatsApp.SentTo(ticket.Phone));
+        await app.AssertAllAsync();
+    }
+
     public static TheoryData<string, string?, string> InvalidRequests() => new()
     {
         { AdminOperatorCalls.ReasonBody(), null, "Idempotency-Key" },

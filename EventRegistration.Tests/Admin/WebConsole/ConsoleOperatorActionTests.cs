@@ -72,13 +72,29 @@ public sealed class ConsoleOperatorActionTests(BrowserApp app) : IClassFixture<B
     {
         var eventId = await app.CreateEventAsync();
         var states = await AttendeeRefundStates.ArrangeAsync(app, eventId);
+        // Their tickets were sent, so only the refund decides whether a Resend button is offered.
+        foreach (var id in new[] { states.NotRefunded, states.Due, states.Requested, states.Failed, states.Partial })
+        {
+            await app.DeliverAsync(new EventRegistration.Functions.Infrastructure.Storage.TicketDeliveryMessage(id).ToJson());
+            Assert.Equal("sent", (await app.DeliveryAsync(id)).Status);
+        }
 
         await using var browser = await app.OpenSignedInAsync(nameof(A_refund_under_way_or_failed_is_shown_beside_paid_and_offers_no_refund_button),
             $"#/events/{eventId}/attendees");
         var page = browser.Page;
         var row = (Guid id) => page.Locator($"#attendees tr[data-registration-id='{id}']");
         var refundButton = (Guid id) => row(id).GetByRole(AriaRole.Button, new() { Name = "Refund" });
+        var resendButton = (Guid id) => row(id).GetByRole(AriaRole.Button, new() { Name = "Resend ticket" });
         await Expect(page.Locator("#attendees tbody tr")).ToHaveCountAsync(6);
+
+        // A ticket whose money is on its way back no longer admits at the door, so it is not offered for a resend.
+        foreach (var id in new[] { states.Due, states.Requested, states.Failed })
+        {
+            await Expect(resendButton(id)).ToHaveCountAsync(0);
+        }
+
+        await Expect(resendButton(states.NotRefunded)).ToHaveCountAsync(1);
+        await Expect(resendButton(states.Partial)).ToHaveCountAsync(1);
 
         // Owed or asked of Razorpay: the registration is still paid (its seat held), the money on its way.
         foreach (var id in new[] { states.Due, states.Requested })
@@ -111,6 +127,7 @@ public sealed class ConsoleOperatorActionTests(BrowserApp app) : IClassFixture<B
         await Expect(browser.Message()).ToContainTextAsync("Refund requested.");
         await Expect(row(states.NotRefunded).Locator(".refund")).ToHaveTextAsync("Refund under way");
         await Expect(refundButton(states.NotRefunded)).ToHaveCountAsync(0);
+        await Expect(resendButton(states.NotRefunded)).ToHaveCountAsync(0);
         await Expect(row(states.NotRefunded).Locator(".status.paid")).ToHaveTextAsync("paid");
 
         // The look-up offers no Refund button for it either; a part refunded registration keeps one there too.

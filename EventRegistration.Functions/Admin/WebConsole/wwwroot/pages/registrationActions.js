@@ -26,7 +26,9 @@ export function registrationActions(registration, afterChange) {
       }),
     }, 'Refund'));
   }
-  if (registration.ticketStatus === 'sent' || registration.ticketStatus === 'failed') {
+  // A ticket whose money is on its way back no longer admits, so it is not sent again (the API refuses too).
+  const ticketAdmits = !['due', 'requested', 'failed', 'processed'].includes(refund);
+  if (ticketAdmits && (registration.ticketStatus === 'sent' || registration.ticketStatus === 'failed')) {
     buttons.push(h('button', {
       type: 'button', class: 'secondary', dataset: { action: 'resend', registrationId: id },
       onclick: () => {
