@@ -42,4 +42,36 @@ public static class AdminReason
 
         return reason.Trim();
     }
+
+    /// <summary>
+    /// The opening every operator action on one record shares (cancel an event, refund or resend a
+    /// registration), in the order that keeps a caller without the role from learning anything:
+    /// access, the record's id from the route, the action's own header checks, then the body's reason.
+    /// </summary>
+    /// <returns>The request, or null with the problem to answer.</returns>
+    public static async Task<(OperatorRequest? Request, ApiResult? Problem)> ReadOperatorRequestAsync(
+        AdminAccess access, HttpRequest request, string routeField, string routeValue, int maxBodyBytes, Func<ApiResult?>? checkHeaders = null)
+    {
+        if (AdminHttp.Refusal(access, request, AdminRole.Operator, out var actor) is { } refusal)
+        {
+            return (null, refusal);
+        }
+
+        if (!Guid.TryParse(routeValue, out var id))
+        {
+            return (null, Problems.RouteIdNotUuid(routeField));
+        }
+
+        if (checkHeaders?.Invoke() is { } headerProblem)
+        {
+            return (null, headerProblem);
+        }
+
+        var cancellationToken = request.HttpContext.RequestAborted;
+        var (reason, problem) = await ReadAsync(request, maxBodyBytes, cancellationToken);
+        return reason is null ? (null, problem) : (new OperatorRequest(actor, id, reason, cancellationToken), null);
+    }
 }
+
+/// <summary>An operator's action, read and checked: who asks, on which record, why.</summary>
+public sealed record OperatorRequest(AdminActor Actor, Guid Id, string Reason, CancellationToken CancellationToken);

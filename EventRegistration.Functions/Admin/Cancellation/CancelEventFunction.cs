@@ -22,25 +22,14 @@ public sealed class CancelEventFunction(
         [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "admin/events/{eventId}/cancel")] HttpRequest request,
         string eventId)
     {
-        if (AdminHttp.Refusal(access, request, AdminRole.Operator, out var actor) is { } refusal)
-        {
-            return refusal;
-        }
-
-        if (!Guid.TryParse(eventId, out var id))
-        {
-            return Problems.RouteIdNotUuid("eventId");
-        }
-
-        var cancellationToken = request.HttpContext.RequestAborted;
-        var (reason, problem) = await AdminReason.ReadAsync(request, options.Value.MaxBodyBytes, cancellationToken);
-        if (reason is null)
+        var (operation, problem) = await AdminReason.ReadOperatorRequestAsync(access, request, "eventId", eventId, options.Value.MaxBodyBytes);
+        if (operation is null)
         {
             return problem!;
         }
 
         return await HttpFailures.GuardAsync(logger, nameof(AdminCancelEvent),
-            async () => ToHttp(await handler.CancelAsync(actor, id, reason, cancellationToken)));
+            async () => ToHttp(await handler.CancelAsync(operation.Actor, operation.Id, operation.Reason, operation.CancellationToken)));
     }
 
     private static ApiResult ToHttp(CancelEventOutcome outcome) => outcome switch

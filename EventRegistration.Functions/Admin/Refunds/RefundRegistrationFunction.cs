@@ -22,25 +22,14 @@ public sealed class RefundRegistrationFunction(
         [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "admin/registrations/{registrationId}/refund")] HttpRequest request,
         string registrationId)
     {
-        if (AdminHttp.Refusal(access, request, AdminRole.Operator, out var actor) is { } refusal)
-        {
-            return refusal;
-        }
-
-        if (!Guid.TryParse(registrationId, out var id))
-        {
-            return Problems.RouteIdNotUuid("registrationId");
-        }
-
-        var cancellationToken = request.HttpContext.RequestAborted;
-        var (reason, problem) = await AdminReason.ReadAsync(request, options.Value.MaxBodyBytes, cancellationToken);
-        if (reason is null)
+        var (operation, problem) = await AdminReason.ReadOperatorRequestAsync(access, request, "registrationId", registrationId, options.Value.MaxBodyBytes);
+        if (operation is null)
         {
             return problem!;
         }
 
         return await HttpFailures.GuardAsync(logger, nameof(AdminRefundRegistration),
-            async () => ToHttp(await handler.RefundAsync(actor, id, reason, cancellationToken)));
+            async () => ToHttp(await handler.RefundAsync(operation.Actor, operation.Id, operation.Reason, operation.CancellationToken)));
     }
 
     private static ApiResult ToHttp(RefundOutcome outcome) => outcome switch

@@ -26,37 +26,28 @@ public sealed class ResendTicketFunction(
         [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "admin/registrations/{registrationId}/resend")] HttpRequest request,
         string registrationId)
     {
-        if (AdminHttp.Refusal(access, request, AdminRole.Operator, out var actor) is { } refusal)
+        var (operation, problem) = await AdminReason.ReadOperatorRequestAsync(access, request, "registrationId", registrationId, options.Value.MaxBodyBytes, () => RequestKeyProblem(request));
+        if (operation is null)
         {
-            return refusal;
+            return problem!;
         }
 
-        if (!Guid.TryParse(registrationId, out var id))
-        {
-            return Problems.RouteIdNotUuid("registrationId");
-        }
+        return await HttpFailures.GuardAsync(logger, nameof(AdminResendTicket),
+            async () => ToHttp(await handler.ResendAsync(operation.Actor, operation.Id, request.Headers[KeyHeader].ToString(), operation.Reason, operation.CancellationToken)));
+    }
 
+    /// <summary>The client's own key for this request: required, one value of visible ASCII.</summary>
+    private static ApiResult? RequestKeyProblem(HttpRequest request)
+    {
         if (!request.Headers.TryGetValue(KeyHeader, out var keyValues) || keyValues.Count == 0 || keyValues.ToString().Length == 0)
         {
             return Problems.MissingHeader(KeyHeader);
         }
 
         var requestKey = keyValues.ToString();
-        if (keyValues.Count > 1 || requestKey.Length > MaxKeyLength || requestKey.Any(c => c is < '!' or > '~'))
-        {
-            return Problems.InvalidField(KeyHeader,
-                $"'{KeyHeader}' must be one value of 1 to {MaxKeyLength} visible ASCII characters (a UUID is a good choice).");
-        }
-
-        var cancellationToken = request.HttpContext.RequestAborted;
-        var (reason, problem) = await AdminReason.ReadAsync(request, options.Value.MaxBodyBytes, cancellationToken);
-        if (reason is null)
-        {
-            return problem!;
-        }
-
-        return await HttpFailures.GuardAsync(logger, nameof(AdminResendTicket),
-            async () => ToHttp(await handler.ResendAsync(actor, id, requestKey, reason, cancellationToken)));
+        return keyValues.Count > 1 || requestKey.Length > MaxKeyLength || requestKey.Any(c => c is < '!' or > '~')
+            ? Problems.InvalidField(KeyHeader, $"'{KeyHeader}' must be one value of 1 to {MaxKeyLength} visible ASCII characters (a UUID is a good choice).")
+            : null;
     }
 
     private static ApiResult ToHttp(ResendOutcome outcome) => outcome switch
