@@ -16,6 +16,11 @@ const azurite = path.join(__dirname, "..", "node_modules", "azurite", "dist", "s
 const postponed = 24 * 60 * 60 * 1000;
 for (const service of ["queue", "blob"]) {
   // Read by the GC managers' constructors as a default argument, so setting it before they are built is enough.
-  require(path.join(azurite, service, "utils", "constants.js")).DEFAULT_GC_INTERVAL_MS = postponed;
+  const constants = require(path.join(azurite, service, "utils", "constants.js"));
+  if (typeof constants.DEFAULT_GC_INTERVAL_MS !== "number") {
+    // A later Azurite moved it: fail loudly rather than measure the stalls again.
+    throw new Error(`Azurite's ${service} DEFAULT_GC_INTERVAL_MS is gone; see EventRegistration.Benchmarks/azurite-bench.cjs`);
+  }
+  constants.DEFAULT_GC_INTERVAL_MS = postponed;
 }
 process.stderr.write(`evreg bench: Azurite's extent GC passes postponed to every ${postponed / 3600000} h\n`);
