@@ -42,7 +42,9 @@ public sealed class WhatsAppSendPace(Database database, IOptions<WhatsAppOptions
     /// the request lie a few milliseconds to a hundred (the lease check, the network, a busy
     /// instance), and a send that lands late beside one that lands early makes rate + 1 in one
     /// second. Measured: paced at exactly the rate, ~10 % of sends met 130429 from a fake that
-    /// counts over any second (docs/benchmarks.md). 10,000 tickets at 80/s then take 139 s.
+    /// counts over any second (docs/benchmarks.md). 10,000 tickets at 80/s then take 139 s. At this
+    /// spacing (72/s) the fake still saw 76-78 accepted within one second on a loaded machine, so 95 %
+    /// (76/s) would leave no margin (docs/benchmarks-notes.md, "The pace's 90 % spacing").
     /// </summary>
     public const double Headroom = 0.9;
 

@@ -111,10 +111,14 @@ public sealed class FakeWhatsApp : IDisposable
     public int ThroughputRefusals => Volatile.Read(ref _throughputRefusals);
     public int PairRateRefusals => Volatile.Read(ref _pairRefusals);
 
+    /// <summary>The most messages accepted within any one second so far (with <see cref="MessagesPerSecondLimit"/> set): how close the senders came to the limit.</summary>
+    public int PeakAcceptedPerSecond => Volatile.Read(ref _peakAcceptedPerSecond);
+
     private readonly Queue<long> _acceptedTimes = new();
     private readonly Dictionary<string, long> _lastAcceptedTo = new();
     private int _throughputRefusals;
     private int _pairRefusals;
+    private int _peakAcceptedPerSecond;
 
     private Failure? OverLimit(string to)
     {
@@ -145,6 +149,7 @@ public sealed class FakeWhatsApp : IDisposable
 
             _acceptedTimes.Enqueue(now);
             _lastAcceptedTo[to] = now;
+            _peakAcceptedPerSecond = Math.Max(_peakAcceptedPerSecond, _acceptedTimes.Count);
             return null;
         }
     }
