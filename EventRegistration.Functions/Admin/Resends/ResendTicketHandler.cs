@@ -128,6 +128,7 @@ public sealed class ResendTicketHandler(Database database, TicketQueue queue, Ti
         { EventStatus: "cancelled" } => "the event is cancelled",
         { RefundStatus: var refund } when TicketVerifier.RefundOwed(refund) || refund == "processed" =>
             $"its payment's refund is {refund}: the ticket no longer admits",
+        { Status: "withheld" } => "its ticket was withheld: it no longer admits",
         { Status: not ("sent" or "failed") } => $"a delivery is already under way ({delivery.Status}); it sends the ticket",
         _ => null,
     };
