@@ -8,8 +8,9 @@ namespace EventRegistration.Functions.Reconciliation;
 /// <summary>
 /// The deliveries step: a paid registration's ticket delivery whose queue message is lost gets a new one. The
 /// <c>queued</c> delivery written with the payment is the durable record that a ticket is owed, so
-/// one still as the confirmation wrote it after <see cref="ReconciliationOptions.UnsentDeliveryGraceSeconds"/>
-/// (its message lost at commit: queue down, process gone) is enqueued (<c>unsent</c>); one stuck in
+/// one still as the confirmation wrote it, or as an operator's resend reopened it, after
+/// <see cref="ReconciliationOptions.UnsentDeliveryGraceSeconds"/> (its message lost at commit: queue
+/// down, process gone) is enqueued (<c>unsent</c>); one stuck in
 /// <c>queued</c> or <c>sending</c> for <see cref="ReconciliationOptions.StuckDeliveryMinutes"/> (its
 /// message poisoned, its lease holder gone mid-send, its scheduled retry never enqueued, or the
 /// copy this step enqueued lost again) is re-enqueued (<c>requeued</c>). The blob lease and the delivery state machine make a second message

@@ -143,8 +143,9 @@ public sealed class TicketDeliveries(Database database)
 
     /// <summary>
     /// Open deliveries of paid registrations whose message is lost. Unsent: as the confirmation wrote
-    /// it (never attempted, never scheduled, never touched: <c>updated_at = created_at</c>) and older
-    /// than <c>@UnsentBefore</c> — the message owed after commit never reached the queue. Stuck:
+    /// it, or an operator's resend reopened it (never attempted, never scheduled, never touched since:
+    /// <c>updated_at = coalesce(opened_at, created_at)</c>) and older than <c>@UnsentBefore</c> — the
+    /// message owed after that commit never reached the queue. Stuck:
     /// untouched since <c>@StuckBefore</c> with any due time before it too (a message poisoned, a
     /// worker gone mid-send, a scheduled retry never enqueued, an unsent one whose enqueued copy was
     /// lost again). A worker's attempt makes the delivery <c>sending</c> and a schedule sets its due
@@ -155,11 +156,13 @@ public sealed class TicketDeliveries(Database database)
     /// </summary>
     private const string FindStuck = """
         select d.registration_id, d.status, d.updated_at,
-               (d.status = 'queued' and d.attempts = 0 and d.next_attempt_at is null and d.updated_at = d.created_at) as unsent
+               (d.status = 'queued' and d.attempts = 0 and d.next_attempt_at is null
+                and d.updated_at = coalesce(d.opened_at, d.created_at)) as unsent
           from ticket_deliveries d
           join event_registrations r on r.id = d.registration_id and r.status = 'paid'
          where d.status in ('queued', 'sending') and d.updated_at < @UnsentBefore
-           and ((d.status = 'queued' and d.attempts = 0 and d.next_attempt_at is null and d.updated_at = d.created_at)
+           and ((d.status = 'queued' and d.attempts = 0 and d.next_attempt_at is null
+                 and d.updated_at = coalesce(d.opened_at, d.created_at))
                 or (d.updated_at < @StuckBefore and (d.next_attempt_at is null or d.next_attempt_at < @StuckBefore)))
          order by d.updated_at
          limit @Limit
@@ -226,11 +229,13 @@ public sealed class TicketDeliveries(Database database)
     /// An explicit new delivery of a finished ticket: back to <c>queued</c> with a fresh count of
     /// attempts, and the receipt of the message it replaces cleared (that message's statuses stay in
     /// <c>whatsapp_statuses</c>; the resend's record keeps its wamid). Only from <c>sent</c> or
-    /// <c>failed</c> with the attempts the caller read under the row lock.
+    /// <c>failed</c> with the attempts the caller read under the row lock. <c>opened_at</c> marks the
+    /// reopening, so a lost message of the resend is found after the same short grace as the
+    /// confirmation's (<see cref="FindStuck"/>).
     /// </summary>
     private const string ReopenForResend = """
         update ticket_deliveries
-           set status = 'queued', attempts = 0, next_attempt_at = null, last_error = null, wamid = null, sent_at = null,
+           set status = 'queued', attempts = 0, next_attempt_at = null, last_error = null, wamid = null, sent_at = null, opened_at = @Now,
                whatsapp_status = null, whatsapp_sent_at = null, delivered_at = null, read_at = null, whatsapp_failed_at = null,
                whatsapp_error_code = null, whatsapp_error = null, undelivered_reported_at = null, updated_at = @Now
          where registration_id = @RegistrationId and status = @ExpectedStatus and attempts = @ExpectedAttempts
