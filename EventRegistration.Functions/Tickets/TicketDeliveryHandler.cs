@@ -23,7 +23,7 @@ public enum TicketDeliveryOutcome
     AlreadyFailed,
     /// <summary>The ticket no longer admits (its refund is owed, its event cancelled, its payment back): not sent, and it never will be.</summary>
     Withheld,
-    /// <summary>This call found a permanent reason not to send (WhatsApp refusal, bad recipient, not paid, too many attempts).</summary>
+    /// <summary>This call found a permanent reason not to send (WhatsApp refusal, bad recipient, too many attempts).</summary>
     Failed,
     /// <summary>No delivery row exists for the registration; recorded as an anomaly.</summary>
     NoDelivery,
