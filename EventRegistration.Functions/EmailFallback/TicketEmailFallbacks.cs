@@ -17,6 +17,9 @@ public sealed class TicketEmailFallback
     public string MessageId { get; init; } = "";
     public Guid EventId { get; init; }
     public string RegistrationStatus { get; init; } = "";
+    public string EventStatus { get; init; } = "";
+    /// <summary>The registration's payment's refund state (null: nothing refunded or owed).</summary>
+    public string? RefundStatus { get; init; }
     public string MemberName { get; init; } = "";
     public string? Email { get; init; }
     public string EventTitle { get; init; } = "";
@@ -40,7 +43,8 @@ public enum FallbackClaim
 
 /// <summary>
 /// The one owner of <c>ticket_email_fallbacks</c>: the claim, and the e-mail's state machine
-/// <c>queued → sending → sent | failed</c>, as <see cref="TicketDeliveries"/> owns WhatsApp's. The claim
+/// <c>queued → sending → sent | failed</c> (or <c>withheld</c> when the ticket no longer admits before
+/// it is sent), as <see cref="TicketDeliveries"/> owns WhatsApp's. The claim
 /// is an insert keyed by the registration, made in the transaction that records WhatsApp's failure,
 /// so a ticket gets one fallback however many failure webhooks arrive, at once or later. Each later
 /// write names the status and attempt it expects (compare and set): of two workers holding the same
@@ -60,21 +64,37 @@ public sealed class TicketEmailFallbacks(Database database)
 
     private const string Read = """
         select f.registration_id, f.status, f.attempts, f.last_attempt_at, f.next_attempt_at, f.last_error, f.message_id,
-               r.event_id, r.status as registration_status, m.name as member_name, nullif(trim(m.email), '') as email,
+               r.event_id, r.status as registration_status, e.status as event_status, p.refund_status,
+               m.name as member_name, nullif(trim(m.email), '') as email,
                e.title as event_title, e.starts_at as event_starts_at, e.time_zone as event_time_zone, e.venue
           from ticket_email_fallbacks f
           join event_registrations r on r.id = f.registration_id
           join members m on m.id = r.member_id
           join events e on e.id = r.event_id
+          left join payments p on p.payment_id = r.payment_id
          where f.registration_id = @RegistrationId
         """;
 
-    /// <summary>Committed before the SMTP call, so an attempt is on record even if the process dies during it.</summary>
+    /// <summary>
+    /// Committed before the SMTP call, so an attempt is on record even if the process dies during it.
+    /// Like WhatsApp's (<see cref="TicketDeliveries"/>), it compares the state the send was decided on:
+    /// a refund owed or a cancellation committed since the read matches no row.
+    /// </summary>
     private const string MarkSending = """
-        update ticket_email_fallbacks
+        update ticket_email_fallbacks f
            set status = 'sending', attempts = attempts + 1, last_attempt_at = @Now, next_attempt_at = null, last_error = @Note, updated_at = @Now
+          from event_registrations r join events e on e.id = r.event_id
+          left join payments p on p.payment_id = r.payment_id
+         where f.registration_id = @RegistrationId and f.status = @ExpectedStatus and f.attempts = @ExpectedAttempts
+           and r.id = f.registration_id and r.status = @RegistrationStatus and e.status = @EventStatus
+           and p.refund_status is not distinct from @RefundStatus
+        returning f.attempts
+        """;
+
+    /// <summary>The ticket no longer admits and this worker sent nothing: final, with the reason.</summary>
+    private const string Withhold = """
+        update ticket_email_fallbacks set status = 'withheld', last_error = @Reason, next_attempt_at = null, updated_at = @Now
          where registration_id = @RegistrationId and status = @ExpectedStatus and attempts = @ExpectedAttempts
-        returning attempts
         """;
 
     private const string MarkSent = """
@@ -161,7 +181,21 @@ public sealed class TicketEmailFallbacks(Database database)
             Now = now,
             ExpectedStatus = seen.Status,
             ExpectedAttempts = seen.Attempts,
+            seen.RegistrationStatus,
+            seen.EventStatus,
+            seen.RefundStatus,
         }), cancellationToken);
+
+    /// <returns>False when another worker moved the fallback on since <paramref name="seen"/> was read.</returns>
+    public async Task<bool> WithholdAsync(TicketEmailFallback seen, string reason, DateTime now, CancellationToken cancellationToken) =>
+        await database.RunAsync("email_fallback_withhold", connection => connection.ExecuteAsync(Withhold, new
+        {
+            seen.RegistrationId,
+            Reason = TicketDeliveries.Truncate(reason),
+            Now = now,
+            ExpectedStatus = seen.Status,
+            ExpectedAttempts = seen.Attempts,
+        }), cancellationToken) == 1;
 
     public async Task<bool> MarkSentAsync(Guid registrationId, int attempt, DateTime now) =>
         await database.RunAsync("email_fallback_mark_sent", connection =>

@@ -16,6 +16,8 @@ public enum TicketEmailOutcome
     SentUnrecorded,
     AlreadySent,
     AlreadyFailed,
+    /// <summary>The ticket no longer admits (its refund is owed, its event cancelled, its payment back): not sent, and it never will be.</summary>
+    Withheld,
     Failed,
     /// <summary>No fallback was claimed for this registration: nothing to send.</summary>
     NoFallback,
@@ -46,6 +48,11 @@ public sealed class TicketEmailHandler(
     public async Task<TicketEmailOutcome> SendAsync(Guid registrationId, CancellationToken cancellationToken)
     {
         using var scope = logger.BeginPaymentScope(registrationId: registrationId);
+        return await SendAsync(registrationId, readAgain: true, cancellationToken);
+    }
+
+    private async Task<TicketEmailOutcome> SendAsync(Guid registrationId, bool readAgain, CancellationToken cancellationToken)
+    {
         var fallback = await fallbacks.ReadAsync(registrationId, cancellationToken);
         if (fallback is null)
         {
@@ -60,6 +67,8 @@ public sealed class TicketEmailHandler(
                 return TicketEmailOutcome.AlreadySent;
             case "failed":
                 return TicketEmailOutcome.AlreadyFailed;
+            case "withheld":
+                return TicketEmailOutcome.Withheld;
         }
 
         var now = clock.GetUtcNow().UtcDateTime;
@@ -70,9 +79,17 @@ public sealed class TicketEmailHandler(
         }
 
         var settings = ticketOptions.Value;
-        if (fallback.RegistrationStatus != "paid")
+        if (TicketVerifier.RevokedBecause(fallback.RegistrationStatus, fallback.EventStatus, fallback.RefundStatus) is { } revoked)
         {
-            return await GiveUpAsync(fallback, $"registration is {fallback.RegistrationStatus}, not paid: no ticket", anomaly: false);
+            // The door would refuse it: as on WhatsApp (TicketDeliveryHandler), it is not sent.
+            var doubt = fallback.Status == "sending" ? $"; attempt {fallback.Attempts}'s outcome is unknown: the member may have the e-mail" : "";
+            if (!await fallbacks.WithholdAsync(fallback, $"withheld: the ticket no longer admits ({revoked}){doubt}", now, cancellationToken))
+            {
+                return TicketEmailOutcome.Overtaken;
+            }
+
+            logger.LogWarning("Ticket e-mail of {RegistrationId} withheld: the ticket no longer admits ({Revoked})", registrationId, revoked);
+            return TicketEmailOutcome.Withheld;
         }
 
         if (!emailOptions.Value.IsConfigured)
@@ -110,6 +127,14 @@ public sealed class TicketEmailHandler(
 
         if (await fallbacks.MarkSendingAsync(fallback, note, now, cancellationToken) is not { } attempt)
         {
+            // The registration changed since the read (a refund owed, the event cancelled): judged
+            // again on what is there now. Otherwise another worker took it.
+            if (readAgain && await fallbacks.ReadAsync(registrationId, cancellationToken) is { } fresh
+                && fresh.Status == fallback.Status && fresh.Attempts == fallback.Attempts)
+            {
+                return await SendAsync(registrationId, readAgain: false, cancellationToken);
+            }
+
             logger.LogInformation("Ticket e-mail of {RegistrationId} was taken by another worker; this copy ends", registrationId);
             return TicketEmailOutcome.Overtaken;
         }

@@ -16,12 +16,14 @@ public sealed class TicketDelivery
     public Guid EventId { get; init; }
     public string RegistrationStatus { get; init; } = "";
     public string EventStatus { get; init; } = "";
+    /// <summary>The registration's payment's refund state (null: nothing refunded or owed).</summary>
+    public string? RefundStatus { get; init; }
     public string MemberName { get; init; } = "";
     public string PhoneE164 { get; init; } = "";
     public string EventTitle { get; init; } = "";
     public DateTime EventStartsAt { get; init; }
 
-    public bool IsFinished => Status is "sent" or "failed";
+    public bool IsFinished => Status is "sent" or "failed" or "withheld";
 }
 
 /// <summary>A delivery as a resend sees it, under its row lock.</summary>
@@ -40,7 +42,8 @@ public sealed class ResendableDelivery
 public sealed record UndeliveredTicket(Guid RegistrationId, Guid EventId, string Wamid, DateTime SentAt, string? WhatsAppStatus);
 
 /// <summary>
-/// The <c>ticket_deliveries</c> state machine, <c>queued → sending → sent | failed</c>, and every
+/// The <c>ticket_deliveries</c> state machine, <c>queued → sending → sent | failed</c>, or
+/// <c>queued | sending → withheld</c> when the ticket no longer admits before it is sent, and every
 /// statement that reads or moves it (as Orders/SeatHolds.cs owns the holds). Each write names the
 /// status and attempt number it expects, so a worker that lost its lease without noticing cannot
 /// overwrite what a later worker recorded; a write that matched no row tells its caller so.
@@ -49,22 +52,44 @@ public sealed class TicketDeliveries(Database database)
 {
     private const string Read = """
         select d.registration_id, d.status, d.attempts, d.last_attempt_at, d.next_attempt_at, d.last_error,
-               r.event_id, r.status as registration_status, e.status as event_status,
+               r.event_id, r.status as registration_status, e.status as event_status, p.refund_status,
                m.name as member_name, m.phone_e164, e.title as event_title, e.starts_at as event_starts_at
           from ticket_deliveries d
           join event_registrations r on r.id = d.registration_id
           join members m on m.id = r.member_id
           join events e on e.id = r.event_id
+          left join payments p on p.payment_id = r.payment_id
          where d.registration_id = @RegistrationId
         """;
 
-    /// <summary>Committed before any WhatsApp call: the attempt is on record even if the process dies during it.</summary>
+    /// <summary>
+    /// Committed before any WhatsApp call: the attempt is on record even if the process dies during it.
+    /// It also compares what the send was decided on (<see cref="TicketVerifier.RevokedBecause"/>):
+    /// the registration's, the event's and the refund's state as read. A refund owed or a cancellation
+    /// committed since then matches no row, and the caller reads again and decides again, so a ticket
+    /// starts on its way only if the door would admit it at that statement; one owed after it is a
+    /// ticket sent before its refund, like any other.
+    /// </summary>
     private const string MarkSending = """
-        update ticket_deliveries
+        update ticket_deliveries d
            set status = 'sending', attempts = attempts + 1, last_attempt_at = @Now, next_attempt_at = null,
                last_error = @Note, held_since = null, updated_at = @Now
+          from event_registrations r join events e on e.id = r.event_id
+          left join payments p on p.payment_id = r.payment_id
+         where d.registration_id = @RegistrationId and d.status = @ExpectedStatus and d.attempts = @ExpectedAttempts
+           and r.id = d.registration_id and r.status = @RegistrationStatus and e.status = @EventStatus
+           and p.refund_status is not distinct from @RefundStatus
+        returning d.attempts
+        """;
+
+    /// <summary>
+    /// The ticket no longer admits and was not sent by this worker: final, with the reason. From
+    /// <c>sending</c> only when an earlier attempt's outcome is unknown (the reason says so).
+    /// </summary>
+    private const string Withhold = """
+        update ticket_deliveries
+           set status = 'withheld', last_error = @Reason, next_attempt_at = null, held_since = null, updated_at = @Now
          where registration_id = @RegistrationId and status = @ExpectedStatus and attempts = @ExpectedAttempts
-        returning attempts
         """;
 
     private const string MarkSent = """
@@ -118,8 +143,9 @@ public sealed class TicketDeliveries(Database database)
 
     /// <summary>
     /// Open deliveries of paid registrations whose message is lost. Unsent: as the confirmation wrote
-    /// it (never attempted, never scheduled, never touched: <c>updated_at = created_at</c>) and older
-    /// than <c>@UnsentBefore</c> — the message owed after commit never reached the queue. Stuck:
+    /// it, or an operator's resend reopened it (never attempted, never scheduled, never touched since:
+    /// <c>updated_at = coalesce(opened_at, created_at)</c>) and older than <c>@UnsentBefore</c> — the
+    /// message owed after that commit never reached the queue. Stuck:
     /// untouched since <c>@StuckBefore</c> with any due time before it too (a message poisoned, a
     /// worker gone mid-send, a scheduled retry never enqueued, an unsent one whose enqueued copy was
     /// lost again). A worker's attempt makes the delivery <c>sending</c> and a schedule sets its due
@@ -130,11 +156,13 @@ public sealed class TicketDeliveries(Database database)
     /// </summary>
     private const string FindStuck = """
         select d.registration_id, d.status, d.updated_at,
-               (d.status = 'queued' and d.attempts = 0 and d.next_attempt_at is null and d.updated_at = d.created_at) as unsent
+               (d.status = 'queued' and d.attempts = 0 and d.next_attempt_at is null
+                and d.updated_at = coalesce(d.opened_at, d.created_at)) as unsent
           from ticket_deliveries d
           join event_registrations r on r.id = d.registration_id and r.status = 'paid'
          where d.status in ('queued', 'sending') and d.updated_at < @UnsentBefore
-           and ((d.status = 'queued' and d.attempts = 0 and d.next_attempt_at is null and d.updated_at = d.created_at)
+           and ((d.status = 'queued' and d.attempts = 0 and d.next_attempt_at is null
+                 and d.updated_at = coalesce(d.opened_at, d.created_at))
                 or (d.updated_at < @StuckBefore and (d.next_attempt_at is null or d.next_attempt_at < @StuckBefore)))
          order by d.updated_at
          limit @Limit
@@ -201,11 +229,13 @@ public sealed class TicketDeliveries(Database database)
     /// An explicit new delivery of a finished ticket: back to <c>queued</c> with a fresh count of
     /// attempts, and the receipt of the message it replaces cleared (that message's statuses stay in
     /// <c>whatsapp_statuses</c>; the resend's record keeps its wamid). Only from <c>sent</c> or
-    /// <c>failed</c> with the attempts the caller read under the row lock.
+    /// <c>failed</c> with the attempts the caller read under the row lock. <c>opened_at</c> marks the
+    /// reopening, so a lost message of the resend is found after the same short grace as the
+    /// confirmation's (<see cref="FindStuck"/>).
     /// </summary>
     private const string ReopenForResend = """
         update ticket_deliveries
-           set status = 'queued', attempts = 0, next_attempt_at = null, last_error = null, wamid = null, sent_at = null,
+           set status = 'queued', attempts = 0, next_attempt_at = null, last_error = null, wamid = null, sent_at = null, opened_at = @Now,
                whatsapp_status = null, whatsapp_sent_at = null, delivered_at = null, read_at = null, whatsapp_failed_at = null,
                whatsapp_error_code = null, whatsapp_error = null, undelivered_reported_at = null, updated_at = @Now
          where registration_id = @RegistrationId and status = @ExpectedStatus and attempts = @ExpectedAttempts
@@ -255,7 +285,21 @@ public sealed class TicketDeliveries(Database database)
             Note = note,
             ExpectedStatus = seen.Status,
             ExpectedAttempts = seen.Attempts,
+            seen.RegistrationStatus,
+            seen.EventStatus,
+            seen.RefundStatus,
         }), cancellationToken);
+
+    /// <returns>False when another worker moved the delivery on since <paramref name="seen"/> was read.</returns>
+    public async Task<bool> WithholdAsync(TicketDelivery seen, string reason, DateTime now, CancellationToken cancellationToken) =>
+        await database.RunAsync("ticket_withhold", connection => connection.ExecuteAsync(Withhold, new
+        {
+            seen.RegistrationId,
+            Reason = Truncate(reason),
+            Now = now,
+            ExpectedStatus = seen.Status,
+            ExpectedAttempts = seen.Attempts,
+        }), cancellationToken) == 1;
 
     /// <returns>False when another worker moved the delivery on since <paramref name="seen"/> was read.</returns>
     public async Task<bool> PostponeAsync(TicketDelivery seen, string note, DateTime nextAttemptAt, DateTime now, CancellationToken cancellationToken) =>

@@ -21,7 +21,9 @@ public enum TicketDeliveryOutcome
     AlreadySent,
     /// <summary>The delivery had failed for good before: nothing was sent.</summary>
     AlreadyFailed,
-    /// <summary>This call found a permanent reason not to send (WhatsApp refusal, bad recipient, not paid, too many attempts).</summary>
+    /// <summary>The ticket no longer admits (its refund is owed, its event cancelled, its payment back): not sent, and it never will be.</summary>
+    Withheld,
+    /// <summary>This call found a permanent reason not to send (WhatsApp refusal, bad recipient, too many attempts).</summary>
     Failed,
     /// <summary>No delivery row exists for the registration; recorded as an anomaly.</summary>
     NoDelivery,
@@ -114,6 +116,10 @@ public sealed class TicketDeliveryHandler(
                 metrics.TicketSkipped("already_failed");
                 logger.LogInformation("Ticket of {RegistrationId} failed before; an operator must requeue it", delivery.RegistrationId);
                 return TicketDeliveryOutcome.AlreadyFailed;
+            case "withheld":
+                metrics.TicketSkipped("already_withheld");
+                logger.LogInformation("Ticket of {RegistrationId} was withheld: it no longer admits; nothing to do", delivery.RegistrationId);
+                return TicketDeliveryOutcome.Withheld;
         }
 
         if (!DeliveryRetryPolicy.IsDue(delivery.NextAttemptAt, clock.GetUtcNow().UtcDateTime))
@@ -127,20 +133,16 @@ public sealed class TicketDeliveryHandler(
         return null;
     }
 
-    private async Task<TicketDeliveryOutcome> AttemptAsync(TicketDelivery delivery, TicketLease lease, CancellationToken cancellationToken)
+    private async Task<TicketDeliveryOutcome> AttemptAsync(TicketDelivery delivery, TicketLease lease, CancellationToken cancellationToken, bool readAgain = true)
     {
         var settings = options.Value;
         var now = clock.GetUtcNow().UtcDateTime;
 
-        if (delivery.RegistrationStatus != "paid")
+        if (TicketVerifier.RevokedBecause(delivery.RegistrationStatus, delivery.EventStatus, delivery.RefundStatus) is { } revoked)
         {
-            return await GiveUpAsync(delivery, $"registration is {delivery.RegistrationStatus}, not paid: no ticket");
-        }
-
-        if (delivery.EventStatus == "cancelled")
-        {
-            // Its refund is under way; a ticket now would only be revoked at the door.
-            return await GiveUpAsync(delivery, "the event is cancelled: no ticket");
+            // The door would refuse it (the refund owed, the event cancelled, the payment back): a
+            // ticket the member would be turned away with is not sent. Not a failure: no anomaly.
+            return await WithholdAsync(delivery, revoked, now, cancellationToken);
         }
 
         if (!IsPossibleE164(delivery.PhoneE164))
@@ -188,6 +190,14 @@ public sealed class TicketDeliveryHandler(
 
         if (await deliveries.MarkSendingAsync(delivery, note, now, cancellationToken) is not { } attempt)
         {
+            // Either the registration changed since the read (a refund owed, the event cancelled), and
+            // the ticket is judged again on what is there now, or another worker moved the delivery on.
+            if (readAgain && await deliveries.ReadAsync(delivery.RegistrationId, cancellationToken) is { } fresh
+                && fresh.Status == delivery.Status && fresh.Attempts == delivery.Attempts)
+            {
+                return Settled(fresh) ?? await AttemptAsync(fresh, lease, cancellationToken, readAgain: false);
+            }
+
             logger.LogInformation("Ticket delivery {RegistrationId} changed while this worker held the lease; this copy ends", delivery.RegistrationId);
             return TicketDeliveryOutcome.Overtaken;
         }
@@ -340,6 +350,20 @@ public sealed class TicketDeliveryHandler(
                 return TicketDeliveryOutcome.SentUnrecorded;
             }
         }
+    }
+
+    private async Task<TicketDeliveryOutcome> WithholdAsync(TicketDelivery delivery, string revoked, DateTime now, CancellationToken cancellationToken)
+    {
+        var doubt = delivery.Status == "sending" ? $"; attempt {delivery.Attempts}'s outcome is unknown: the member may have the ticket" : "";
+        var reason = $"withheld: the ticket no longer admits ({revoked}){doubt}";
+        if (!await deliveries.WithholdAsync(delivery, reason, now, cancellationToken))
+        {
+            return TicketDeliveryOutcome.Overtaken;
+        }
+
+        metrics.TicketSkipped("withheld");
+        logger.LogWarning("Ticket of {RegistrationId} withheld: it no longer admits ({Revoked})", delivery.RegistrationId, revoked);
+        return TicketDeliveryOutcome.Withheld;
     }
 
     private async Task<TicketDeliveryOutcome> GiveUpAsync(TicketDelivery delivery, string reason)

@@ -56,31 +56,39 @@ public sealed class TicketVerifier(TicketSigner signer, Database database)
         return Judge(claims, state?.RegistrationStatus, state?.EventStatus, state?.RefundStatus);
     }
 
+    /// <summary>The rule, given what the database holds (null: no such registration of that event).</summary>
+    public static TicketCheck Judge(TicketClaims claims, string? registrationStatus, string? eventStatus, string? refundStatus) =>
+        RevokedBecause(registrationStatus, eventStatus, refundStatus) is { } reason
+            ? new(TicketVerdict.Revoked, reason, claims)
+            : new(TicketVerdict.Valid, null, claims);
+
     /// <summary>
-    /// The rule, given what the database holds (null: no such registration of that event).
+    /// Why a ticket of this registration no longer admits (a <see cref="TicketCheck"/> reason), or
+    /// null when it does. The door judges a scan by it, and the ticket sender (Tickets/, EmailFallback/)
+    /// withholds a ticket not yet sent by it: a ticket the door would refuse is not handed out.
     /// <paramref name="refundStatus"/> is the registration's payment's refund state: an operator's
     /// refund or an event's cancellation leaves the registration <c>paid</c> (its seat held) until
     /// Razorpay reports the money back, but from the moment the refund is owed the ticket no longer
     /// admits. A refund that failed at Razorpay is still owed (an operator finishes it), so it does
     /// not admit either; <c>partial</c> (staff returned part of it in the Dashboard, nothing owed) does.
     /// </summary>
-    public static TicketCheck Judge(TicketClaims claims, string? registrationStatus, string? eventStatus, string? refundStatus) =>
+    public static string? RevokedBecause(string? registrationStatus, string? eventStatus, string? refundStatus) =>
         (registrationStatus, eventStatus, refundStatus) switch
         {
-            (null, _, _) => new(TicketVerdict.Revoked, TicketCheck.UnknownRegistration, claims),
-            ("paid", "cancelled", _) => new(TicketVerdict.Revoked, TicketCheck.EventCancelled, claims),
-            ("paid", _, var refund) when RefundOwed(refund) => new(TicketVerdict.Revoked, TicketCheck.RefundDue, claims),
-            ("paid", _, "processed") => new(TicketVerdict.Revoked, TicketCheck.Refunded, claims),
-            ("paid", _, _) => new(TicketVerdict.Valid, null, claims),
-            ("refunded", _, _) => new(TicketVerdict.Revoked, TicketCheck.Refunded, claims),
-            ("refund_due", _, _) => new(TicketVerdict.Revoked, TicketCheck.RefundDue, claims),
-            ("cancelled", _, _) => new(TicketVerdict.Revoked, TicketCheck.Cancelled, claims),
-            _ => new(TicketVerdict.Revoked, TicketCheck.NotPaid, claims),
+            (null, _, _) => TicketCheck.UnknownRegistration,
+            ("paid", "cancelled", _) => TicketCheck.EventCancelled,
+            ("paid", _, var refund) when RefundOwed(refund) => TicketCheck.RefundDue,
+            ("paid", _, "processed") => TicketCheck.Refunded,
+            ("paid", _, _) => null,
+            ("refunded", _, _) => TicketCheck.Refunded,
+            ("refund_due", _, _) => TicketCheck.RefundDue,
+            ("cancelled", _, _) => TicketCheck.Cancelled,
+            _ => TicketCheck.NotPaid,
         };
 
     /// <summary>
     /// A payment whose refund is owed, asked of Razorpay, or failed there (an operator finishes it)
-    /// is money on its way back: its ticket no longer admits, nor is it sent again (Admin/Resends).
+    /// is money on its way back: its ticket no longer admits, nor is it sent (Tickets/, EmailFallback/) or sent again (Admin/Resends).
     /// </summary>
     public static bool RefundOwed(string? refundStatus) => refundStatus is "due" or "requested" or "failed";
 }

@@ -48,6 +48,9 @@ public sealed class WhatsAppSendPace(Database database, IOptions<WhatsAppOptions
     /// </summary>
     public const double Headroom = 0.9;
 
+    /// <summary>How long the number takes to send this many messages at the pace slots are spaced for.</summary>
+    public TimeSpan TimeToSend(long messages) => TimeSpan.FromSeconds(messages / (options.Value.MessagesPerSecond * Headroom));
+
     /// <summary>A queue invocation waits at most this long for its slot; beyond it the ticket comes back later instead of holding a worker.</summary>
     public static readonly TimeSpan LongestWait = TimeSpan.FromSeconds(5);
 

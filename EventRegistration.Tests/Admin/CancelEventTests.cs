@@ -147,8 +147,9 @@ public sealed class CancelEventTests(TestApp app, ITestOutputHelper output) : IC
 
         Assert.Empty(app.WhatsApp.SendAttemptsTo(ticket.Phone));
         var delivery = await app.DeliveryAsync(ticket.RegistrationId);
-        Assert.Equal("failed", delivery.Status);
+        Assert.Equal("withheld", delivery.Status);
         Assert.Contains("cancelled", delivery.LastError);
+        Assert.DoesNotContain(await app.AnomaliesAsync(ticket.RegistrationId), a => a.Kind == "ticket_failed");
     }
 
     public static TheoryData<string, string> InvalidBodies() => new()

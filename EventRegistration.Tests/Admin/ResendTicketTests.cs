@@ -1,6 +1,7 @@
 using System.Text.Json;
 using EventRegistration.Functions.Tickets;
 using EventRegistration.Tests.Infrastructure;
+using EventRegistration.Tests.Reconciliation;
 using EventRegistration.Tests.Tickets;
 using EventRegistration.Tests.WhatsAppWebhooks;
 
@@ -251,5 +252,32 @@ public sealed class ResendTicketTests(TestApp app) : IClassFixture<TestApp>
         Assert.Equal(snapshot, await DatabaseSnapshot.TakeAsync(app));
         Assert.Equal(0L, await ResendRowsAsync(ticket.RegistrationId));
         Assert.Single(app.WhatsApp.SentTo(ticket.Phone));
+    }
+
+    [Fact]
+    public async Task A_resend_whose_message_was_lost_is_enqueued_after_the_short_grace_and_sent_once()
+    {
+        var ticket = await SentTicketAsync();
+        Assert.Equal(202, (await app.ResendTicketAsync(ticket.RegistrationId, "req-lost", "Member lost the message")).Status);
+        // The message after the commit never reached the queue (or was lost on it).
+        await app.TakeQueueMessageAsync(ticket.RegistrationId);
+        await app.DrainTicketQueueAsync();
+
+        // Within the grace the resend's own message may still be on its way: left alone.
+        await app.ReconcileAsync();
+        Assert.DoesNotContain(ticket.RegistrationId, await app.DrainTicketQueueAsync());
+
+        // Past Reconciliation__UnsentDeliveryGraceSeconds (120 s), long before the 15-minute stuck threshold.
+        app.Clock.Advance(TimeSpan.FromMinutes(3));
+        await app.ReconcileAsync();
+        Assert.Equal([ticket.RegistrationId], (await app.DrainTicketQueueAsync()).Where(id => id == ticket.RegistrationId));
+        // Marked as enqueued: the next run sends no second copy.
+        await app.ReconcileAsync();
+        Assert.DoesNotContain(ticket.RegistrationId, await app.DrainTicketQueueAsync());
+
+        await app.DeliverAsync(new EventRegistration.Functions.Infrastructure.Storage.TicketDeliveryMessage(ticket.RegistrationId).ToJson());
+        Assert.Equal(2, app.WhatsApp.SentTo(ticket.Phone).Count);
+        Assert.Equal("sent", (await app.DeliveryAsync(ticket.RegistrationId)).Status);
+        await app.AssertAllAsync();
     }
 }

@@ -208,7 +208,7 @@ public sealed class MoneyEdgeTests(TestApp app) : IClassFixture<TestApp>
         await app.DeliverAsync(ticket.QueueMessage);
 
         Assert.Empty(app.WhatsApp.SentTo(ticket.Phone));
-        Assert.Equal("failed", (await app.DeliveryAsync(ticket.RegistrationId)).Status);
+        Assert.Equal("withheld", (await app.DeliveryAsync(ticket.RegistrationId)).Status);
         await app.AssertAllAsync();
     }
 

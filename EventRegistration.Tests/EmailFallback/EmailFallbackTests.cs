@@ -266,6 +266,31 @@ public sealed class EmailFallbackTests(EmailFallbackApp app) : IClassFixture<Ema
         Assert.Equal("sent", (await FallbackAsync(ticket.RegistrationId))!.Status);
     }
 
+    [Fact]
+    public async Task A_queued_email_whose_refund_an_operator_asked_for_meanwhile_is_withheld_and_not_requeued()
+    {
+        var (ticket, wamid, email) = await SentTicketWithEmailAsync();
+        Assert.Equal(200, (await UndeliverableAsync(wamid)).Status);
+        var message = await app.TakeQueueMessageAsync(ticket.RegistrationId);
+        Assert.Equal(202, (await app.RefundRegistrationAsync(ticket.RegistrationId)).Status);
+
+        await app.DeliverAsync(message);
+
+        Assert.Empty(app.Smtp.To(email));
+        var withheld = await FallbackAsync(ticket.RegistrationId);
+        Assert.Equal(("withheld", 0), (withheld!.Status, withheld.Attempts));
+        Assert.Contains("refund", withheld.LastError);
+        Assert.DoesNotContain(await app.AnomaliesAsync(ticket.RegistrationId), a => a.Kind == "ticket_email_failed");
+
+        // Long after, the reconciliation finds nothing to send again.
+        app.Clock.Advance(TimeSpan.FromMinutes(20));
+        var run = await app.Services.GetRequiredService<EventRegistration.Functions.Reconciliation.ReconciliationRunner>().RunAsync(false, CancellationToken.None);
+        Assert.Equal(0, run.Count("email_fallbacks", "requeued"));
+        await app.DeliverAsync(message);
+        Assert.Empty(app.Smtp.To(email));
+        await app.AssertAllAsync();
+    }
+
     private void AssertLogsClean(params string[] forbidden)
     {
         var all = forbidden.Append(TestSmtpServer.Password).ToList();

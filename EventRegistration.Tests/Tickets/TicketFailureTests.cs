@@ -277,7 +277,7 @@ public sealed class TicketFailureTests(TestApp app) : IClassFixture<TestApp>, ID
         await app.DeliverAsync(ticket.QueueMessage);
 
         var delivery = await app.DeliveryAsync(ticket.RegistrationId);
-        Assert.Equal("failed", delivery.Status);
+        Assert.Equal("withheld", delivery.Status);
         Assert.Contains("refunded", delivery.LastError);
         Assert.Empty(app.WhatsApp.SendAttemptsTo(ticket.Phone));
     }

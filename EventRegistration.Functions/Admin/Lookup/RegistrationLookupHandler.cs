@@ -57,7 +57,7 @@ public sealed class RegistrationLookupHandler(Database database)
         """;
 
     private const string EmailFallback = """
-        select status, reason, attempts, last_attempt_at, last_error, sent_at, created_at
+        select status, reason, attempts, last_attempt_at, last_error, sent_at, created_at, updated_at
           from ticket_email_fallbacks where registration_id = @Id
         """;
 
@@ -131,6 +131,12 @@ public sealed class RegistrationLookupHandler(Database database)
             {
                 history.Add(new(sentAt, "ticket_sent", new { wamid = (string?)d.wamid }));
             }
+
+            if ((string)d.status == "withheld")
+            {
+                // Not sent because the door would refuse it; last_error says why.
+                history.Add(new((DateTime)d.updated_at, "ticket_withheld", new { reason = (string?)d.last_error }));
+            }
         }
 
         // The e-mail fallback of an undeliverable ticket; the member's address is not shown here.
@@ -145,6 +151,11 @@ public sealed class RegistrationLookupHandler(Database database)
             if (e.sent_at is DateTime emailSent)
             {
                 history.Add(new(emailSent, "ticket_email_sent", new { attempts = (int)e.attempts }));
+            }
+
+            if ((string)e.status == "withheld")
+            {
+                history.Add(new((DateTime)e.updated_at, "ticket_email_withheld", new { reason = (string?)e.last_error }));
             }
         }
 

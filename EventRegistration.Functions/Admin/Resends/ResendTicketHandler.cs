@@ -42,7 +42,8 @@ public abstract record ResendOutcome
 /// message goes on the queue. A repeat of the request (same key) finds its resend and changes and
 /// sends nothing; another request meanwhile finds the delivery under way and is refused. So a
 /// request is one delivery, and the state machine keeps that delivery to one message. If the queue
-/// cannot be reached, the delivery stays <c>queued</c> and the reconciliation re-enqueues it.
+/// cannot be reached, the delivery stays <c>queued</c> and the reconciliation enqueues it after the
+/// same short grace as a confirmation's lost message (Reconciliation__UnsentDeliveryGraceSeconds).
 /// </summary>
 public sealed class ResendTicketHandler(Database database, TicketQueue queue, TimeProvider clock, ILogger<ResendTicketHandler> logger)
 {
@@ -128,6 +129,7 @@ public sealed class ResendTicketHandler(Database database, TicketQueue queue, Ti
         { EventStatus: "cancelled" } => "the event is cancelled",
         { RefundStatus: var refund } when TicketVerifier.RefundOwed(refund) || refund == "processed" =>
             $"its payment's refund is {refund}: the ticket no longer admits",
+        { Status: "withheld" } => "its ticket was withheld: it no longer admits",
         { Status: not ("sent" or "failed") } => $"a delivery is already under way ({delivery.Status}); it sends the ticket",
         _ => null,
     };
@@ -140,7 +142,7 @@ public sealed class ResendTicketHandler(Database database, TicketQueue queue, Ti
         }
         catch (Exception e) when (TicketQueue.IsUnavailable(e))
         {
-            // Committed as queued: the reconciliation's deliveries step re-enqueues it after Reconciliation__StuckDeliveryMinutes.
+            // Committed as queued and just reopened: the reconciliation's deliveries step enqueues it after Reconciliation__UnsentDeliveryGraceSeconds.
             logger.LogWarning(e, "Resend of {RegistrationId} not put on the queue; the reconciliation will", registrationId);
         }
     }

@@ -93,6 +93,16 @@ public sealed class TicketQueue
         await _queue.SendMessageAsync(message.ToJson(), visibilityTimeout: visibility, timeToLive: visibility + TimeSpan.FromDays(6), cancellationToken);
     }
 
+    /// <summary>
+    /// The queue's approximate message count: visible, received and still invisible (a delayed retry)
+    /// alike, as the storage service reports it.
+    /// </summary>
+    public async Task<int> ApproximateCountAsync(CancellationToken cancellationToken)
+    {
+        await EnsureCreatedAsync(cancellationToken);
+        return (await _queue.GetPropertiesAsync(cancellationToken)).Value.ApproximateMessagesCount;
+    }
+
     private async Task EnsureCreatedAsync(CancellationToken cancellationToken)
     {
         if (Volatile.Read(ref _created) == 0)
