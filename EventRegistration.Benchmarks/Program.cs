@@ -8,7 +8,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 
 // ./dev bench [--quick] [--out docs/benchmarks.md] [--probe] [--replays] [--checkins] [--import]
-//             [--only confirmations|replays|tickets|paced] [--paced-rate N] [--paced-tickets N] [--paced-backlog N]
+//             [--only confirmations|replays|tickets|paced] [--hot-only] [--paced-rate N] [--paced-tickets N] [--paced-backlog N]
 //             [--trace-function GOFILE [--callers N] [--requests N]] (started by ./dev bench --trace)
 if (args.Length >= 2 && args[0] == TraceReport.Flag)
 {
@@ -31,6 +31,9 @@ CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
 
 var only = Array.IndexOf(args, "--only") is var o && o >= 0 && o + 1 < args.Length ? args[o + 1] : null;
+// --hot-only: the one-hot-event confirmation rows alone (about a third of --only confirmations), for working on that row.
+var hotOnly = args.Contains("--hot-only");
+only = hotOnly ? "confirmations" : only;
 bool Runs(string part) => only is null || only == part;
 
 var app = new BenchApp();
@@ -114,7 +117,7 @@ if (args.Contains("--replays"))
 var rows = new List<ConfirmationRow>();
 if (Runs("confirmations"))
 {
-    foreach (var spread in new[] { Spread.ThousandEvents, Spread.HotEvent })
+    foreach (var spread in hotOnly ? new[] { Spread.HotEvent } : new[] { Spread.ThousandEvents, Spread.HotEvent })
     {
         foreach (var level in levels)
         {
