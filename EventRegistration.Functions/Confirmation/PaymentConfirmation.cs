@@ -151,9 +151,9 @@ public sealed class PaymentConfirmation(
     }
 
     /// <summary>
-    /// Three round trips for a paid registration: the lock timeout with the reads, then the writes
-    /// with the COMMIT, so the event row is let go as soon as the server has written, not after the
-    /// app gets a thread to ask for the commit. The other outcomes write little and commit apart.
+    /// Two round trips for a paid registration: BEGIN and the lock timeout with the reads, then the
+    /// writes with the COMMIT, so the event row is let go as soon as the server has written, not
+    /// after the app gets a thread to ask for the commit. The other outcomes are rare and commit apart.
     /// </summary>
     private static async Task<ConfirmationResult> DecideAndWriteAsync(OpenTransaction transaction, PaymentReport report, string source, DateTime now)
     {
