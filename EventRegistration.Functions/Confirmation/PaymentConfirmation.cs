@@ -93,9 +93,10 @@ public sealed class PaymentConfirmation(
         """;
 
     /// <summary>
-    /// The writes of a confirmed payment in one round trip. Read through QueryMultiple, not
-    /// QuerySingle: Dapper cancels a command whose results are left unread, which costs a second
-    /// connection to the server and can abort the next statement.
+    /// The writes of a confirmed payment in one round trip (the app sends the COMMIT behind them).
+    /// Whoever runs it reads every result to the end, never Dapper's QuerySingle: Dapper cancels a
+    /// command whose results are left unread, which costs a second connection to the server and can
+    /// abort the next statement.
     /// </summary>
     internal const string MarkPaidAndRecordPayment = MarkPaid + ";\n" + RecordPayment;
 
@@ -104,7 +105,7 @@ public sealed class PaymentConfirmation(
         var source = SourceName(report.Source);
         using var scope = logger.BeginPaymentScope(orderId: report.OrderId, paymentId: report.PaymentId);
         var result = await database.InTransactionAsync("confirm_payment",
-            (connection, transaction) => DecideAndWriteAsync(connection, transaction, report, source, clock.GetUtcNow().UtcDateTime), cancellationToken);
+            transaction => DecideAndWriteAsync(transaction, report, source, clock.GetUtcNow().UtcDateTime), cancellationToken);
 
         var outcome = ConfirmationOutcomes.Name(result.Outcome);
         metrics.Confirmation(source, outcome);
@@ -149,10 +150,15 @@ public sealed class PaymentConfirmation(
         }
     }
 
-    private static async Task<ConfirmationResult> DecideAndWriteAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, PaymentReport report, string source, DateTime now)
+    /// <summary>
+    /// Two round trips for a paid registration: BEGIN and the lock timeout with the reads, then the
+    /// writes with the COMMIT, so the event row is let go as soon as the server has written, not
+    /// after the app gets a thread to ask for the commit. The other outcomes are rare and commit apart.
+    /// </summary>
+    private static async Task<ConfirmationResult> DecideAndWriteAsync(OpenTransaction transaction, PaymentReport report, string source, DateTime now)
     {
         ConfirmationFacts facts;
-        await using (var read = await connection.QueryMultipleAsync(ReadForDecision, new { report.PaymentId, report.OrderId, Now = now }, transaction))
+        await using (var read = await transaction.QueryFirstAsync(ReadForDecision, new { report.PaymentId, report.OrderId, Now = now }))
         {
             await read.ReadAsync();
             await read.ReadAsync<Guid>();
@@ -166,31 +172,29 @@ public sealed class PaymentConfirmation(
         }
 
         var decision = ConfirmationDecision.Decide(facts);
+        var connection = transaction.Connection;
+        var npgsqlTransaction = transaction.Transaction;
         var registrationAfter = facts.Registration;
         var parameters = new WriteParameters(report, facts, decision, source, now);
         switch (decision.Change)
         {
             case RegistrationChange.MarkPaid:
-                await using (var written = await connection.QueryMultipleAsync(MarkPaidAndRecordPayment, parameters, transaction))
-                {
-                    registrationAfter = await written.ReadSingleAsync<RegistrationRow>();
-                }
-
+                registrationAfter = await transaction.QuerySingleAndCommitAsync<RegistrationRow>(MarkPaidAndRecordPayment, parameters);
                 return new ConfirmationResult(decision.Outcome, registrationAfter, SendsTicket: true);
             case RegistrationChange.MarkRefundDue:
-                registrationAfter = await connection.QuerySingleAsync<RegistrationRow>(MarkRefundDue, parameters, transaction);
+                registrationAfter = await connection.QuerySingleAsync<RegistrationRow>(MarkRefundDue, parameters, npgsqlTransaction);
                 break;
             case RegistrationChange.WithdrawPaid:
-                registrationAfter = await connection.QuerySingleAsync<RegistrationRow>(WithdrawPaid, parameters, transaction);
+                registrationAfter = await connection.QuerySingleAsync<RegistrationRow>(WithdrawPaid, parameters, npgsqlTransaction);
                 break;
         }
 
         if (decision.Payment is not null)
         {
-            await connection.ExecuteAsync(RecordPayment, parameters, transaction);
+            await connection.ExecuteAsync(RecordPayment, parameters, npgsqlTransaction);
             if (decision.Anomaly is { } anomaly)
             {
-                await AnomalyLog.RecordAsync(connection, transaction, anomaly, now);
+                await AnomalyLog.RecordAsync(connection, npgsqlTransaction, anomaly, now);
             }
         }
 

@@ -37,9 +37,26 @@ public sealed class Database(
     /// run more than once (after a unique violation, a deadlock or a dropped connection), so it
     /// must do nothing outside the transaction.
     /// </summary>
-    public async Task<T> InTransactionAsync<T>(
+    public Task<T> InTransactionAsync<T>(
         string operation,
         Func<NpgsqlConnection, NpgsqlTransaction, Task<T>> work,
+        CancellationToken cancellationToken) =>
+        InTransactionAsync(operation, async transaction =>
+        {
+            // The work's first command is not ours to extend, so the lock timeout costs a round trip of its own.
+            await transaction.SetLockTimeoutAsync(cancellationToken);
+            return await work(transaction.Connection, transaction.Transaction);
+        }, cancellationToken);
+
+    /// <summary>
+    /// The same, for work that sends its statements in fewer round trips through
+    /// <see cref="OpenTransaction"/>: its first batch carries the lock timeout, and its last batch
+    /// may carry the COMMIT (then nothing is left to commit here). For a transaction that holds a
+    /// contended lock (one hot event's row), each round trip saved is time the lock is not held.
+    /// </summary>
+    public async Task<T> InTransactionAsync<T>(
+        string operation,
+        Func<OpenTransaction, Task<T>> work,
         CancellationToken cancellationToken)
     {
         if (!await _slots.WaitAsync(_options.SlotWaitMilliseconds, cancellationToken))
@@ -57,15 +74,15 @@ public sealed class Database(
                 try
                 {
                     connection = await dataSource.OpenConnectionAsync(cancellationToken);
+                    // Npgsql sends the BEGIN in front of the first command; nothing goes to the server here.
                     await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-                    await using (var setTimeout = new NpgsqlCommand(
-                        $"set local lock_timeout = {LockTimeoutMilliseconds()}", connection, transaction))
+                    var open = new OpenTransaction(connection, transaction, LockTimeoutMilliseconds());
+                    var result = await work(open);
+                    if (!open.Committed)
                     {
-                        await setTimeout.ExecuteNonQueryAsync(cancellationToken);
+                        await transaction.CommitAsync(cancellationToken);
                     }
 
-                    var result = await work(connection, transaction);
-                    await transaction.CommitAsync(cancellationToken);
                     metrics.TransactionCompleted(operation, Stopwatch.GetElapsedTime(started));
                     return result;
                 }
