@@ -178,7 +178,7 @@ public static class PacedTicketsBenchmark
         markdown.AppendLine();
         markdown.AppendLine("| tickets | limit /s | all sent after | ideal (tickets ÷ limit) | send requests | accepted | 130429 answers | share of sends | most accepted in any 1 s | 131056 answers | duplicates | invocations | thrown | final states |");
         markdown.AppendLine("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
-        markdown.AppendLine($"| {tickets:N0} | {rate} | {(allSentAt is { } t ? $"{t:F0} s" : $"not within {deadline.TotalSeconds:F0} s")} | {ideal:F0} s | {attempts:N0} | {accepted:N0} | {throughputRefusals} | {refusalShare:P2} | {world.WhatsApp.PeakAcceptedPerSecond} | {world.WhatsApp.PairRateRefusals} | {duplicates} | {invocations:N0} | {thrown} | {string.Join(", ", states.Select(s => $"{s.Count} {s.Status} (max {s.Attempts} attempts)"))} |");
+        markdown.AppendLine($"| {tickets:N0} | {rate} | {(allSentAt is { } t ? $"{t:F1} s" : $"not within {deadline.TotalSeconds:F0} s")} | {ideal:F0} s | {attempts:N0} | {accepted:N0} | {throughputRefusals} | {refusalShare:P2} | {world.WhatsApp.PeakAcceptedPerSecond} | {world.WhatsApp.PairRateRefusals} | {duplicates} | {invocations:N0} | {thrown} | {string.Join(", ", states.Select(s => $"{s.Count} {s.Status} (max {s.Attempts} attempts)"))} |");
 
         var sentCount = states.Where(st => st.Status == "sent").Sum(st => st.Count);
         markdown.AppendLine();
@@ -189,8 +189,8 @@ public static class PacedTicketsBenchmark
 
         var target = ideal * 1.2;
         var met = allSentAt is { } seconds && seconds <= target && refusalShare <= 0.01 && duplicates == 0;
-        var summary = $"{tickets:N0} tickets at a {rate}/s limit: all sent after {(allSentAt is { } s2 ? $"{s2:F0} s" : $"— (not within {deadline.TotalSeconds:F0} s)")} (target ≤ {target:F0} s, the issue's 150 s for 10,000 at 80/s; ideal {ideal:F0} s), 130429 answers {throughputRefusals} = {refusalShare:P2} of {attempts:N0} sends (target ≤ 1 %), duplicates {duplicates} (target 0): **{(met ? "met" : "missed")}**.";
-        var line = $"paced: {tickets} tickets at {rate}/s, all sent after {allSentAt?.ToString("F0") ?? "-"} s, {attempts} sends, 130429 x {throughputRefusals}, most accepted in 1 s {world.WhatsApp.PeakAcceptedPerSecond}, 131056 x {world.WhatsApp.PairRateRefusals}, duplicates {duplicates}, thrown {thrown}, CPU ms/ticket app+fakes/PostgreSQL/Azurite {(sentCount == 0 ? "-" : cpu.PerRequest(sentCount))}, {(cpu.AppMs + cpu.PostgresMs + cpu.AzuriteMs) / 1000 / cpuWall:F2} cores, storage requests/ticket {(sentCount == 0 ? "-" : requests.PerTicket(sentCount))}";
+        var summary = $"{tickets:N0} tickets at a {rate}/s limit: all sent after {(allSentAt is { } s2 ? $"{s2:F1} s" : $"— (not within {deadline.TotalSeconds:F0} s)")} (target ≤ {target:F0} s, the issue's 150 s for 10,000 at 80/s; ideal {ideal:F0} s), 130429 answers {throughputRefusals} = {refusalShare:P2} of {attempts:N0} sends (target ≤ 1 %), duplicates {duplicates} (target 0): **{(met ? "met" : "missed")}**.";
+        var line = $"paced: {tickets} tickets at {rate}/s, all sent after {allSentAt?.ToString("F1") ?? "-"} s, {attempts} sends, 130429 x {throughputRefusals}, most accepted in 1 s {world.WhatsApp.PeakAcceptedPerSecond}, 131056 x {world.WhatsApp.PairRateRefusals}, duplicates {duplicates}, thrown {thrown}, CPU ms/ticket app+fakes/PostgreSQL/Azurite {(sentCount == 0 ? "-" : cpu.PerRequest(sentCount))}, {(cpu.AppMs + cpu.PostgresMs + cpu.AzuriteMs) / 1000 / cpuWall:F2} cores, storage requests/ticket {(sentCount == 0 ? "-" : requests.PerTicket(sentCount))}";
         return new PacedTicketsResult(summary, markdown.ToString(), line);
     }
 
