@@ -63,6 +63,17 @@ public static class Invariants
              where r.status not in ('paid', 'refunded') and not (r.status = 'refund_due' and r.refund_reason = 'amount_mismatch')
             """);
         Assert.Empty(strayDeliveries);
+        // A ticket is withheld only when the door would refuse it (TicketVerifier.RevokedBecause):
+        // a member whose ticket still admits is never left without one.
+        var withheldButAdmits = await connection.QueryAsync<Guid>("""
+            select d.registration_id from ticket_deliveries d
+              join event_registrations r on r.id = d.registration_id
+              join events e on e.id = r.event_id
+              left join payments p on p.payment_id = r.payment_id
+             where d.status = 'withheld' and r.status = 'paid' and e.status <> 'cancelled'
+               and coalesce(p.refund_status, '') not in ('due', 'requested', 'failed', 'processed')
+            """);
+        Assert.Empty(withheldButAdmits);
 
         // Refunds: no paid registration whose payment has come back in whole.
         var paidButRefunded = await connection.QueryAsync<Guid>("""
