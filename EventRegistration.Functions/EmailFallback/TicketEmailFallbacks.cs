@@ -80,14 +80,12 @@ public sealed class TicketEmailFallbacks(Database database)
     /// Like WhatsApp's (<see cref="TicketDeliveries"/>), it compares the state the send was decided on:
     /// a refund owed or a cancellation committed since the read matches no row.
     /// </summary>
-    private const string MarkSending = """
+    private const string MarkSending = $"""
         update ticket_email_fallbacks f
            set status = 'sending', attempts = attempts + 1, last_attempt_at = @Now, next_attempt_at = null, last_error = @Note, updated_at = @Now
-          from event_registrations r join events e on e.id = r.event_id
-          left join payments p on p.payment_id = r.payment_id
+          from {TicketVerifier.AdmissionFacts}
          where f.registration_id = @RegistrationId and f.status = @ExpectedStatus and f.attempts = @ExpectedAttempts
-           and r.id = f.registration_id and r.status = @RegistrationStatus and e.status = @EventStatus
-           and p.refund_status is not distinct from @RefundStatus
+           and r.id = f.registration_id and {TicketVerifier.AdmissionAsRead}
         returning f.attempts
         """;
 

@@ -70,15 +70,13 @@ public sealed class TicketDeliveries(Database database)
     /// starts on its way only if the door would admit it at that statement; one owed after it is a
     /// ticket sent before its refund, like any other.
     /// </summary>
-    private const string MarkSending = """
+    private const string MarkSending = $"""
         update ticket_deliveries d
            set status = 'sending', attempts = attempts + 1, last_attempt_at = @Now, next_attempt_at = null,
                last_error = @Note, held_since = null, updated_at = @Now
-          from event_registrations r join events e on e.id = r.event_id
-          left join payments p on p.payment_id = r.payment_id
+          from {TicketVerifier.AdmissionFacts}
          where d.registration_id = @RegistrationId and d.status = @ExpectedStatus and d.attempts = @ExpectedAttempts
-           and r.id = d.registration_id and r.status = @RegistrationStatus and e.status = @EventStatus
-           and p.refund_status is not distinct from @RefundStatus
+           and r.id = d.registration_id and {TicketVerifier.AdmissionAsRead}
         returning d.attempts
         """;
 

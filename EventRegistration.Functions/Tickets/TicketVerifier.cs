@@ -87,6 +87,21 @@ public sealed class TicketVerifier(TicketSigner signer, Database database)
         };
 
     /// <summary>
+    /// For a sender's <c>update … from</c> that starts a send (<see cref="TicketDeliveries"/>, the
+    /// e-mail fallback's): the facts <see cref="RevokedBecause"/> judges, joined to the ticket's
+    /// registration <c>r</c>. With <see cref="AdmissionAsRead"/> in its where clause, a refund owed or
+    /// a cancellation committed since the sender read them matches no row, and it judges again.
+    /// </summary>
+    internal const string AdmissionFacts = """
+        event_registrations r join events e on e.id = r.event_id
+          left join payments p on p.payment_id = r.payment_id
+        """;
+
+    /// <summary>The facts of <see cref="AdmissionFacts"/> are still those the send was decided on (parameters named as the senders read them).</summary>
+    internal const string AdmissionAsRead =
+        "r.status = @RegistrationStatus and e.status = @EventStatus and p.refund_status is not distinct from @RefundStatus";
+
+    /// <summary>
     /// A payment whose refund is owed, asked of Razorpay, or failed there (an operator finishes it)
     /// is money on its way back: its ticket no longer admits, nor is it sent (Tickets/, EmailFallback/) or sent again (Admin/Resends).
     /// </summary>
