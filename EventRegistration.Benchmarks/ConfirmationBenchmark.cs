@@ -33,6 +33,7 @@ public sealed record Measurement(int Requests, TimeSpan Elapsed, double[] Latenc
 public sealed class ConfirmationBenchmark(TestApp app, string connectionString)
 {
     private int _batch;
+    private readonly HashSet<Spread> _analyzed = [];
 
     /// <summary>Pending registrations with orders, ready to be confirmed; events are reused per spread.</summary>
     public async Task<List<string>> PrepareAsync(Spread spread, int count)
@@ -53,9 +54,17 @@ public sealed class ConfirmationBenchmark(TestApp app, string connectionString)
               from numbered
             """, new { count, eventIds, batch });
 
-        // A production table has planner statistics (autovacuum); a freshly filled one must get them too.
+        // A production table has planner statistics; a freshly filled one gets them once, on its
+        // spread's first batch (the warm-up's), and from then on from autovacuum, as in production.
+        // Not before every measurement: an ANALYZE invalidates every session's cached plans, and each
+        // measurement then began with about a second at two thirds of its throughput (the function's
+        // and the bare transaction's alike), which was most of the hot event's p99 (benchmarks-notes.md).
+        if (_analyzed.Add(spread))
+        {
+            await connection.ExecuteAsync("analyze events; analyze members; analyze event_registrations; analyze payments; analyze ticket_deliveries");
+        }
+
         // The checkpoint keeps the previous row's writes from being flushed during the next row.
-        await connection.ExecuteAsync("analyze events; analyze members; analyze event_registrations; analyze payments; analyze ticket_deliveries");
         await connection.ExecuteAsync("checkpoint", commandType: System.Data.CommandType.Text);
         return Enumerable.Range(1, count).Select(n => $"order_B{batch}x{n}").ToList();
     }
@@ -85,6 +94,7 @@ public sealed class ConfirmationBenchmark(TestApp app, string connectionString)
         var latencies = new double[orders.Count];
         var failures = 0;
         var next = -1;
+        var starts = new long[orders.Count];
         var wall = Stopwatch.StartNew();
         await Task.WhenAll(Enumerable.Range(0, callers).Select(_ => Task.Run(async () =>
         {
@@ -92,7 +102,7 @@ public sealed class ConfirmationBenchmark(TestApp app, string connectionString)
             while ((i = Interlocked.Increment(ref next)) < orders.Count)
             {
                 var body = $$"""{"razorpay_order_id":"{{orders[i]}}","razorpay_payment_id":"{{payments[i]}}","razorpay_signature":"{{TestApp.CheckoutSignature(orders[i], payments[i])}}"}""";
-                var started = Stopwatch.GetTimestamp();
+                var started = starts[i] = Stopwatch.GetTimestamp();
                 var request = TestApp.Request(body);
                 var answer = await TestApp.ExecuteAsync(request, await function.ConfirmCheckout(request));
                 latencies[i] = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
@@ -103,6 +113,7 @@ public sealed class ConfirmationBenchmark(TestApp app, string connectionString)
             }
         })));
         wall.Stop();
+        LatencyLog.Append("function", callers, starts, latencies);
         return new Measurement(orders.Count, wall.Elapsed, latencies, failures);
     }
 
@@ -151,15 +162,22 @@ public sealed class ConfirmationBenchmark(TestApp app, string connectionString)
         var next = -1;
         // 100 sessions queueing on one event row on a loaded machine can wait longer than the tests' 30 s.
         var bare = new NpgsqlConnectionStringBuilder(connectionString) { MaxPoolSize = sessions + 10, CommandTimeout = 300 }.ConnectionString;
-        var wall = Stopwatch.StartNew();
-        await Task.WhenAll(Enumerable.Range(0, sessions).Select(_ => Task.Run(async () =>
+        // Opened before the clock starts: the ceiling is the transaction, not sessions starting.
+        var connections = await Task.WhenAll(Enumerable.Range(0, sessions).Select(async _ =>
         {
-            await using var connection = new NpgsqlConnection(bare);
+            var connection = new NpgsqlConnection(bare);
             await connection.OpenAsync();
+            return connection;
+        }));
+        var starts = new long[orders.Count];
+        var wall = Stopwatch.StartNew();
+        await Task.WhenAll(connections.Select(connection => Task.Run(async () =>
+        {
+            await using var _ = connection;
             int i;
             while ((i = Interlocked.Increment(ref next)) < orders.Count)
             {
-                var started = Stopwatch.GetTimestamp();
+                var started = starts[i] = Stopwatch.GetTimestamp();
                 var paymentId = $"pay_C{Guid.NewGuid():N}"[..24];
                 try
                 {
@@ -201,7 +219,33 @@ public sealed class ConfirmationBenchmark(TestApp app, string connectionString)
             }
         })));
         wall.Stop();
+        LatencyLog.Append(thenSend ? "bare+send" : "bare", sessions, starts, latencies);
         return new Measurement(orders.Count, wall.Elapsed, latencies, failures);
+    }
+}
+
+/// <summary>
+/// EVREG_BENCH_LATENCIES=FILE: every confirmation measurement appends one line per request (phase,
+/// what was measured, callers, start in ms from the measurement's first request, latency in ms), so
+/// a reader can see whether a tail is spread over the run or comes from one stretch of it.
+/// </summary>
+public static class LatencyLog
+{
+    private static readonly string? Path = Environment.GetEnvironmentVariable("EVREG_BENCH_LATENCIES") is { Length: > 0 } path ? path : null;
+
+    /// <summary>Set by the one flow that runs the measurements, one at a time.</summary>
+    public static string Phase { get; set; } = "other";
+
+    public static void Append(string what, int callers, long[] starts, double[] latencies)
+    {
+        if (Path is null || starts.Length == 0)
+        {
+            return;
+        }
+
+        var first = starts.Min();
+        File.AppendAllLines(Path, starts.Zip(latencies, (start, latency) =>
+            $"{Phase},{what},{callers},{(start - first) * 1000.0 / Stopwatch.Frequency:F1},{latency:F1}"));
     }
 }
 
