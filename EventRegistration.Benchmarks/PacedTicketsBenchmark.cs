@@ -189,7 +189,12 @@ public static class PacedTicketsBenchmark
 
         var target = ideal * 1.2;
         var met = allSentAt is { } seconds && seconds <= target && refusalShare <= 0.01 && duplicates == 0;
-        var summary = $"{tickets:N0} tickets at a {rate}/s limit: all sent after {(allSentAt is { } s2 ? $"{s2:F1} s" : $"— (not within {deadline.TotalSeconds:F0} s)")} (target ≤ {target:F0} s, the issue's 150 s for 10,000 at 80/s; ideal {ideal:F0} s), 130429 answers {throughputRefusals} = {refusalShare:P2} of {attempts:N0} sends (target ≤ 1 %), duplicates {duplicates} (target 0): **{(met ? "met" : "missed")}**.";
+        // The issue's target is the 10,000-ticket row at 80/s (`./dev bench`); a smaller row is scaled to
+        // it, but the two instances' start weighs ten times more on 1,000 tickets, so it only indicates.
+        string Verdict() => tickets == 10_000 && rate == 80
+            ? met ? "met" : "missed"
+            : $"{(met ? "within" : "over")} the scaled bound (indicative: the target is measured on 10,000 tickets at 80/s by `./dev bench`)";
+        var summary = $"{tickets:N0} tickets at a {rate}/s limit: all sent after {(allSentAt is { } s2 ? $"{s2:F1} s" : $"— (not within {deadline.TotalSeconds:F0} s)")} (target ≤ {target:F0} s, the issue's 150 s for 10,000 at 80/s; ideal {ideal:F0} s), 130429 answers {throughputRefusals} = {refusalShare:P2} of {attempts:N0} sends (target ≤ 1 %), duplicates {duplicates} (target 0): **{Verdict()}**.";
         var line = $"paced: {tickets} tickets at {rate}/s, all sent after {allSentAt?.ToString("F1") ?? "-"} s, {attempts} sends, 130429 x {throughputRefusals}, most accepted in 1 s {world.WhatsApp.PeakAcceptedPerSecond}, 131056 x {world.WhatsApp.PairRateRefusals}, duplicates {duplicates}, thrown {thrown}, CPU ms/ticket app+fakes/PostgreSQL/Azurite {(sentCount == 0 ? "-" : cpu.PerRequest(sentCount))}, {(cpu.AppMs + cpu.PostgresMs + cpu.AzuriteMs) / 1000 / cpuWall:F2} cores, storage requests/ticket {(sentCount == 0 ? "-" : requests.PerTicket(sentCount))}";
         return new PacedTicketsResult(summary, markdown.ToString(), line);
     }
