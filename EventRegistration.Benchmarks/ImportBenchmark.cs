@@ -132,6 +132,15 @@ public static class ImportBenchmark
         var members = Enumerable.Range(0, rows).Select(i => (Id: Guid.NewGuid(), Name: GeneratedMembers.NameOf(i), Phone: GeneratedMembers.PhoneOf(i), Email: (string?)$"m{i}@example.org")).ToArray();
         await using var connection = new NpgsqlConnection(connectionString);
         await connection.OpenAsync();
+        // Into an empty table of the same shape, as the report says: a temporary `members` hides the
+        // real one on this session (PostgreSQL looks in pg_temp first). The real one holds the
+        // confirmation rows' members, referenced by their registrations, and no index leads with
+        // `member_id`, so every clean-up delete scanned event_registrations once per member; a full
+        // run's registrations took that past the command timeout (2026-11-26).
+        await using (var shadow = new NpgsqlCommand("create temp table if not exists members (like public.members including all)", connection))
+        {
+            await shadow.ExecuteNonQueryAsync();
+        }
 
         async Task<double> TimeAsync(Func<NpgsqlTransaction, Task> write)
         {
