@@ -156,6 +156,27 @@ public sealed class CheckinRefundTests(TestApp app) : IClassFixture<TestApp>
     }
 
     [Fact]
+    public async Task A_refund_made_due_reaches_the_kits_changes_though_its_registration_did_not_change()
+    {
+        var eventId = await app.CreateEventAsync();
+        var refunding = await app.PaidRegistrationAsync(eventId, "Money Back");
+        await app.PaidRegistrationAsync(eventId, "Staying");
+        var (_, key) = await app.ScannerKeyAsync(eventId);
+        app.Clock.Advance(TimeSpan.FromMinutes(10)); // the purchases fall before the version's overlap
+        var version = (await app.OfflineKitAsync(eventId.ToString(), CheckinCalls.WithScannerKey(key))).Json.GetProperty("version").GetInt64();
+        app.Clock.Advance(TimeSpan.FromMinutes(10));
+
+        // An operator's refund owes the money on the payment; the registration stays paid, untouched.
+        Assert.Equal(202, (await app.RefundRegistrationAsync(refunding)).Status);
+        Assert.Equal("paid", await app.ScalarAsync<string>("select status from event_registrations where id = @refunding", new { refunding }));
+
+        var changes = (await app.OfflineKitAsync(eventId.ToString(), CheckinCalls.WithScannerKey(key), $"?since={version}")).Json;
+        Assert.Empty(changes.GetProperty("valid").EnumerateArray());
+        var revoked = Assert.Single(changes.GetProperty("revoked").EnumerateArray());
+        Assert.Equal((refunding, "refund_due"), (revoked.GetProperty("registrationId").GetGuid(), revoked.GetProperty("reason").GetString()));
+    }
+
+    [Fact]
     public async Task An_operator_refund_moves_the_ticket_from_valid_to_revoked_in_the_kit_and_its_changes_and_a_batch_refuses_it()
     {
         var eventId = await app.CreateEventAsync();
