@@ -121,6 +121,62 @@ public sealed class CheckinRefundTests(TestApp app) : IClassFixture<TestApp>
     }
 
     [Fact]
+    public async Task A_cancellation_whose_refunds_are_not_yet_owed_revokes_every_ticket_in_the_kits_changes_and_no_other_events()
+    {
+        var eventId = await app.CreateEventAsync();
+        var first = await app.PaidRegistrationAsync(eventId, "First Buyer");
+        var second = await app.PaidRegistrationAsync(eventId, "Second Buyer");
+        var otherEvent = await app.CreateEventAsync();
+        var elsewhere = await app.PaidRegistrationAsync(otherEvent, "Elsewhere");
+        var (_, key) = await app.ScannerKeyAsync(eventId);
+        app.Clock.Advance(TimeSpan.FromMinutes(10)); // the purchases fall before the version's overlap
+        var version = (await app.OfflineKitAsync(eventId.ToString(), CheckinCalls.WithScannerKey(key))).Json.GetProperty("version").GetInt64();
+        app.Clock.Advance(TimeSpan.FromMinutes(10));
+
+        // The cancellation's first transaction alone: CancelEventHandler leaves the refunds it could not
+        // make due to the reconciliation, so neither registration nor payment has changed yet; the
+        // event's cancellation is the only change, and it must still reach the phone. Another event's
+        // refund in the same minutes must not.
+        await app.ExecuteAsync("update events set status = 'cancelled', cancelled_at = @now, cancel_reason = 'Storm' where id = @eventId",
+            new { eventId, now = app.Clock.GetUtcNow().UtcDateTime });
+        Assert.Equal(202, (await app.RefundRegistrationAsync(elsewhere)).Status);
+        app.Clock.Advance(TimeSpan.FromMinutes(10));
+
+        var changes = (await app.OfflineKitAsync(eventId.ToString(), CheckinCalls.WithScannerKey(key), $"?since={version}")).Json;
+        Assert.False(changes.GetProperty("full").GetBoolean());
+        Assert.Empty(changes.GetProperty("valid").EnumerateArray());
+        var revoked = changes.GetProperty("revoked").EnumerateArray().ToDictionary(t => t.GetProperty("registrationId").GetGuid(), t => t.GetProperty("reason").GetString());
+        Assert.Equal(new Dictionary<Guid, string?> { [first] = "event_cancelled", [second] = "event_cancelled" }, revoked);
+
+        // Nothing has changed since that version (its overlap starts after the cancellation): an empty delta.
+        var next = changes.GetProperty("version").GetInt64();
+        var quiet = (await app.OfflineKitAsync(eventId.ToString(), CheckinCalls.WithScannerKey(key), $"?since={next}")).Json;
+        Assert.Empty(quiet.GetProperty("valid").EnumerateArray());
+        Assert.Empty(quiet.GetProperty("revoked").EnumerateArray());
+    }
+
+    [Fact]
+    public async Task A_refund_made_due_reaches_the_kits_changes_though_its_registration_did_not_change()
+    {
+        var eventId = await app.CreateEventAsync();
+        var refunding = await app.PaidRegistrationAsync(eventId, "Money Back");
+        await app.PaidRegistrationAsync(eventId, "Staying");
+        var (_, key) = await app.ScannerKeyAsync(eventId);
+        app.Clock.Advance(TimeSpan.FromMinutes(10)); // the purchases fall before the version's overlap
+        var version = (await app.OfflineKitAsync(eventId.ToString(), CheckinCalls.WithScannerKey(key))).Json.GetProperty("version").GetInt64();
+        app.Clock.Advance(TimeSpan.FromMinutes(10));
+
+        // An operator's refund owes the money on the payment; the registration stays paid, untouched.
+        Assert.Equal(202, (await app.RefundRegistrationAsync(refunding)).Status);
+        Assert.Equal("paid", await app.ScalarAsync<string>("select status from event_registrations where id = @refunding", new { refunding }));
+
+        var changes = (await app.OfflineKitAsync(eventId.ToString(), CheckinCalls.WithScannerKey(key), $"?since={version}")).Json;
+        Assert.Empty(changes.GetProperty("valid").EnumerateArray());
+        var revoked = Assert.Single(changes.GetProperty("revoked").EnumerateArray());
+        Assert.Equal((refunding, "refund_due"), (revoked.GetProperty("registrationId").GetGuid(), revoked.GetProperty("reason").GetString()));
+    }
+
+    [Fact]
     public async Task An_operator_refund_moves_the_ticket_from_valid_to_revoked_in_the_kit_and_its_changes_and_a_batch_refuses_it()
     {
         var eventId = await app.CreateEventAsync();
