@@ -4,7 +4,6 @@ using System.Text.Json.Nodes;
 using WireMock.RequestBuilders;
 using WireMock.ResponseBuilders;
 using WireMock.Server;
-using WireMock.Settings;
 using WireMock.Types;
 using WireMock.Util;
 
@@ -25,9 +24,7 @@ public sealed class FakeRazorpay : IDisposable
 
     public FakeRazorpay()
     {
-        // WireMock keeps every request it served, bodies parsed, until told otherwise; nothing here reads
-        // that log, and the benchmark's 10,000-ticket row left 250 MB of it behind (2026-11-26).
-        Server = WireMockServer.Start(new WireMockServerSettings { Urls = ["http://127.0.0.1:0"], MaxRequestLogCount = 100 });
+        Server = FakeResponses.StartServer();
         AnswerOrdersNormally();
     }
 

@@ -5,7 +5,6 @@ using System.Text.Json.Nodes;
 using WireMock.RequestBuilders;
 using WireMock.ResponseBuilders;
 using WireMock.Server;
-using WireMock.Settings;
 using WireMock.Types;
 using WireMock.Util;
 
@@ -35,9 +34,7 @@ public sealed class FakeWhatsApp : IDisposable
 
     public FakeWhatsApp()
     {
-        // WireMock keeps every request it served, bodies parsed, until told otherwise; nothing here reads
-        // that log, and the benchmark's 10,000-ticket row left 250 MB of it behind (2026-11-26).
-        Server = WireMockServer.Start(new WireMockServerSettings { Urls = ["http://127.0.0.1:0"], MaxRequestLogCount = 100 });
+        Server = FakeResponses.StartServer();
         Server.Given(Request.Create().WithPath($"/{ApiVersion}/{PhoneNumberId}/media").UsingPost())
             .RespondWith(Response.Create().WithCallback(request =>
             {
