@@ -122,6 +122,11 @@ param instanceMemoryMB int = 2048
 @description('Postgres__MaxConcurrentTransactions: transactions one instance runs at once.')
 param postgresMaxConcurrentTransactions int = 8
 
+@minValue(1)
+@maxValue(64)
+@description('Postgres__ConfirmationsPerTransaction: payment confirmations that waited together may commit in one transaction (1 runs each alone).')
+param postgresConfirmationsPerTransaction int = 8
+
 @minValue(2)
 @maxValue(100)
 @description('Npgsql Maximum Pool Size per instance (at most 100, so the budget stays inside max_client_conn\'s range). Above MaxConcurrentTransactions: ticket deliveries (host.json batch 8 + 4) and the reconciliation session use connections outside the transaction slots.')
@@ -326,6 +331,7 @@ var appSettings = {
   AzureWebJobsStorage__accountName: storage.outputs.name
   Postgres__ConnectionString: postgresConnectionString
   Postgres__MaxConcurrentTransactions: string(postgresMaxConcurrentTransactions)
+  Postgres__ConfirmationsPerTransaction: string(postgresConfirmationsPerTransaction)
   Postgres__SlotWaitMilliseconds: '4000'
   Postgres__LockTimeoutMilliseconds: '3000'
   // The app's identity signs in with an Entra token (api.bicep names it: Postgres__credential, __clientId).

@@ -18,6 +18,15 @@ public sealed class PostgresOptions
     [Range(1, 256, ErrorMessage = "Postgres__MaxConcurrentTransactions must be between 1 and 256.")]
     public int MaxConcurrentTransactions { get; set; } = 8;
 
+    /// <summary>
+    /// Payment confirmations that may commit in one transaction. Confirmations that arrive while
+    /// this instance's slots are busy wait together and then run in one transaction, one after the
+    /// other under the same locks, with one commit: a hot event's row is taken once for all of them.
+    /// 1 runs every confirmation in a transaction of its own.
+    /// </summary>
+    [Range(1, 64, ErrorMessage = "Postgres__ConfirmationsPerTransaction must be between 1 and 64.")]
+    public int ConfirmationsPerTransaction { get; set; } = 8;
+
     /// <summary>How long a caller may wait for a transaction slot before it gets a 503.</summary>
     [Range(100, 60_000, ErrorMessage = "Postgres__SlotWaitMilliseconds must be between 100 and 60000.")]
     public int SlotWaitMilliseconds { get; set; } = 4_000;

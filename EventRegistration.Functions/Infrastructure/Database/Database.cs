@@ -157,6 +157,9 @@ public sealed class Database(
         return new DeadlineScope(previous);
     }
 
+    /// <summary>Whether this async flow runs under a <see cref="WithDeadline"/> scope.</summary>
+    public bool HasDeadline => Deadline.Value is not null;
+
     /// <summary>Ends a <see cref="WithDeadline"/> scope, restoring the deadline that was there before.</summary>
     public readonly struct DeadlineScope(long? previous) : IDisposable
     {

@@ -1,0 +1,199 @@
+using Dapper;
+using EventRegistration.Functions.Confirmation;
+using EventRegistration.Functions.Infrastructure.Database;
+using EventRegistration.Tests.Infrastructure;
+using EventRegistration.Tests.Reconciliation;
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
+
+namespace EventRegistration.Tests.Confirmation;
+
+/// <summary>
+/// One transaction slot, so one runner: while it waits on an event row a test session holds, the
+/// confirmations that arrive after it queue, and they run together once the row is let go.
+/// A lock timeout long enough for the queue to be filled in front of it.
+/// </summary>
+public sealed class OneSlotApp : TestApp
+{
+    protected override void Configure(IDictionary<string, string?> settings)
+    {
+        settings["Postgres:MaxConcurrentTransactions"] = "1";
+        settings["Postgres:LockTimeoutMilliseconds"] = "30000";
+        settings["Postgres:SlotWaitMilliseconds"] = "30000";
+    }
+}
+
+/// <summary>
+/// Confirmations that wait for a transaction slot together commit together (docs/design.md,
+/// "Confirmations that wait together commit together"): one transaction, each deciding on what the
+/// ones before it wrote, as if each had committed on its own; and a batch that cannot commit
+/// costs no confirmation but the one at fault.
+/// </summary>
+public sealed class GroupCommitTests(OneSlotApp app) : IClassFixture<OneSlotApp>
+{
+    private PaymentConfirmation Confirmation => app.Services.GetRequiredService<PaymentConfirmation>();
+
+    private static PaymentReport Checkout(string orderId, string paymentId) =>
+        new(orderId, paymentId, AmountPaise: null, Currency: null, ConfirmationSource.Checkout);
+
+    /// <summary>
+    /// The first report runs alone and waits on <paramref name="heldEvent"/>'s row, held by a test
+    /// session; the others are handed in one at a time, each once the one before it is waiting, so
+    /// the batch keeps their order; then the row is let go.
+    /// </summary>
+    private async Task<(Task<ConfirmationResult> First, List<Task<ConfirmationResult>> Together)> RunTogetherAsync(
+        Guid heldEvent, PaymentReport first, IReadOnlyList<(PaymentReport Report, CancellationToken Cancel)> together, Func<Task>? whileHeld = null)
+    {
+        await using var holder = new NpgsqlConnection(app.ConnectionString);
+        await holder.OpenAsync();
+        await using var hold = await holder.BeginTransactionAsync();
+        await holder.ExecuteAsync("select id from events where id = @heldEvent for update", new { heldEvent }, hold);
+
+        var firstTask = Task.Run(() => Confirmation.ConfirmAsync(first, CancellationToken.None));
+        await WaitUntilAsync(async () => await app.ScalarAsync<long>(
+            "select count(*) from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'") == 1);
+        var tasks = new List<Task<ConfirmationResult>>();
+        foreach (var (report, cancel) in together)
+        {
+            tasks.Add(Task.Run(() => Confirmation.ConfirmAsync(report, cancel)));
+            var expected = tasks.Count;
+            await WaitUntilAsync(() => Task.FromResult(Confirmation.Waiting == expected));
+        }
+
+        if (whileHeld is not null)
+        {
+            await whileHeld();
+        }
+
+        await hold.CommitAsync();
+        return (firstTask, tasks);
+    }
+
+    private static async Task WaitUntilAsync(Func<Task<bool>> condition)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (!await condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the confirmations did not line up behind the held row");
+            await Task.Delay(10);
+        }
+    }
+
+    private Task<long> TransactionsThatWroteAsync(IEnumerable<string> paymentIds) =>
+        app.ScalarAsync<long>("select count(distinct xmin::text) from payments where payment_id = any(@ids)", new { ids = paymentIds.ToArray() });
+
+    [Fact]
+    public async Task Confirmations_waiting_together_commit_in_one_transaction_each_deciding_on_the_ones_before_it()
+    {
+        // Two seats. A's and B's holds lapse; C and D hold the two seats when the payments come.
+        var small = await app.CreateEventAsync(capacity: 2);
+        var (a, orderA) = await app.OrderAsync(small, await app.CreateMemberAsync());
+        await app.OrderAsync(small, await app.CreateMemberAsync());
+        app.Clock.Advance(TimeSpan.FromMinutes(16));
+        var (c, orderC) = await app.OrderAsync(small, await app.CreateMemberAsync());
+        var (d, orderD) = await app.OrderAsync(small, await app.CreateMemberAsync());
+        var open = await app.CreateEventAsync(capacity: null, pricePaise: 50_000);
+        var (e1, orderE1) = await app.OrderAsync(open, await app.CreateMemberAsync());
+        var (e2, orderE2) = await app.OrderAsync(open, await app.CreateMemberAsync());
+        var (f, orderF) = await app.OrderAsync(open, await app.CreateMemberAsync());
+        var (payA, payC, payD, payX, payF, payUnknown) =
+            (TestApp.NewPaymentId(), TestApp.NewPaymentId(), TestApp.NewPaymentId(), TestApp.NewPaymentId(), TestApp.NewPaymentId(), TestApp.NewPaymentId());
+        await app.ClearTicketQueueAsync();
+
+        var (first, together) = await RunTogetherAsync(small, Checkout(orderC, payC),
+        [
+            // A's hold lapsed: C has paid and D's hold is live, so no seat is left for it.
+            (Checkout(orderA, payA), CancellationToken.None),
+            // D's hold is live: the second seat.
+            (Checkout(orderD, payD), CancellationToken.None),
+            // One payment id reported for two orders: the first takes it, the second sees it taken.
+            (Checkout(orderE1, payX), CancellationToken.None),
+            (Checkout(orderE2, payX), CancellationToken.None),
+            // One paisa for a 500-rupee order.
+            (new PaymentReport(orderF, payF, 1, "INR", ConfirmationSource.Webhook), CancellationToken.None),
+            // C again, after its own transaction committed.
+            (Checkout(orderC, payC), CancellationToken.None),
+            (Checkout("order_" + Guid.NewGuid().ToString("N")[..14], payUnknown), CancellationToken.None),
+        ]);
+
+        Assert.Equal(ConfirmationOutcome.Paid, (await first).Outcome);
+        var outcomes = (await Task.WhenAll(together)).Select(r => r.Outcome).ToArray();
+        Assert.Equal(
+            [ConfirmationOutcome.RefundDue, ConfirmationOutcome.Paid, ConfirmationOutcome.Paid, ConfirmationOutcome.PaymentUsedElsewhere,
+             ConfirmationOutcome.AmountMismatch, ConfirmationOutcome.AlreadyPaid, ConfirmationOutcome.UnknownOrder],
+            outcomes);
+
+        // One transaction wrote every payment the batch recorded, and it was not C's.
+        Assert.Equal(1, await TransactionsThatWroteAsync([payA, payD, payX, payF, payUnknown]));
+        Assert.Equal(2, await TransactionsThatWroteAsync([payC, payA]));
+
+        var statuses = (await app.QueryAsync<(Guid Id, string Status)>(
+            "select id, status from event_registrations where id = any(@ids)", new { ids = new[] { a, c, d, e1, e2, f } })).ToDictionary(r => r.Id, r => r.Status);
+        Assert.Equal("refund_due", statuses[a]);
+        Assert.Equal("paid", statuses[c]);
+        Assert.Equal("paid", statuses[d]);
+        Assert.Equal("paid", statuses[e1]);
+        Assert.Equal("pending", statuses[e2]);
+        Assert.Equal("refund_due", statuses[f]);
+        Assert.Equal(2, await app.ScalarAsync<int>("select attendee_count from events where id = @small", new { small }));
+        Assert.Equal(1, await app.ScalarAsync<int>("select attendee_count from events where id = @open", new { open }));
+        Assert.Equal(new[] { c, d, e1 }.Order(), (await app.DrainTicketQueueAsync()).Order());
+        await app.AssertAllAsync();
+    }
+
+    [Fact]
+    public async Task A_confirmation_the_database_refuses_in_a_batch_fails_alone_and_the_others_commit()
+    {
+        var eventId = await app.CreateEventAsync(capacity: null);
+        var (first, firstOrder) = await app.OrderAsync(eventId, await app.CreateMemberAsync());
+        var orders = new List<(Guid Id, string OrderId, string PaymentId)>();
+        for (var i = 0; i < 4; i++)
+        {
+            var (id, orderId) = await app.OrderAsync(eventId, await app.CreateMemberAsync());
+            orders.Add((id, orderId, TestApp.NewPaymentId()));
+        }
+
+        await app.ClearTicketQueueAsync();
+        // A NUL character: PostgreSQL refuses the text (22021) wherever it appears, here in the batch's first statement.
+        var refused = Checkout(orders[2].OrderId + "\0", orders[2].PaymentId);
+        var (firstTask, together) = await RunTogetherAsync(eventId, Checkout(firstOrder, TestApp.NewPaymentId()),
+            [.. orders.Select((o, i) => (i == 2 ? refused : Checkout(o.OrderId, o.PaymentId), CancellationToken.None))]);
+
+        Assert.Equal(ConfirmationOutcome.Paid, (await firstTask).Outcome);
+        await Assert.ThrowsAsync<DatabaseRefusedException>(() => together[2]);
+        foreach (var i in new[] { 0, 1, 3 })
+        {
+            Assert.Equal(ConfirmationOutcome.Paid, (await together[i]).Outcome);
+        }
+
+        Assert.Equal("pending", await app.ScalarAsync<string>("select status from event_registrations where id = @id", new { id = orders[2].Id }));
+        Assert.Equal(0, await app.ScalarAsync<long>("select count(*) from payments where payment_id = @id", new { id = orders[2].PaymentId }));
+        Assert.Equal(4, await app.ScalarAsync<int>("select attendee_count from events where id = @eventId", new { eventId }));
+        Assert.Equal(new[] { first, orders[0].Id, orders[1].Id, orders[3].Id }.Order(), (await app.DrainTicketQueueAsync()).Order());
+        await app.AssertAllAsync();
+    }
+
+    [Fact]
+    public async Task A_caller_that_leaves_before_its_confirmation_is_taken_changes_nothing()
+    {
+        var eventId = await app.CreateEventAsync(capacity: null);
+        var (_, firstOrder) = await app.OrderAsync(eventId, await app.CreateMemberAsync());
+        var (stays, staysOrder) = await app.OrderAsync(eventId, await app.CreateMemberAsync());
+        var (leaves, leavesOrder) = await app.OrderAsync(eventId, await app.CreateMemberAsync());
+        var leavesPayment = TestApp.NewPaymentId();
+        using var leaving = new CancellationTokenSource();
+
+        // The caller leaves while the row is still held and both are queued.
+        var (firstTask, together) = await RunTogetherAsync(eventId, Checkout(firstOrder, TestApp.NewPaymentId()),
+            [(Checkout(staysOrder, TestApp.NewPaymentId()), CancellationToken.None), (Checkout(leavesOrder, leavesPayment), leaving.Token)],
+            whileHeld: () => leaving.CancelAsync());
+
+        Assert.Equal(ConfirmationOutcome.Paid, (await firstTask).Outcome);
+        Assert.Equal(ConfirmationOutcome.Paid, (await together[0]).Outcome);
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => together[1]);
+        Assert.Equal("paid", await app.ScalarAsync<string>("select status from event_registrations where id = @stays", new { stays }));
+        Assert.Equal("pending", await app.ScalarAsync<string>("select status from event_registrations where id = @leaves", new { leaves }));
+        Assert.Equal(0, await app.ScalarAsync<long>("select count(*) from payments where payment_id = @leavesPayment", new { leavesPayment }));
+        await app.AssertAllAsync();
+    }
+}
