@@ -220,8 +220,12 @@ static async Task<(Measurement, CpuSample)> MeasureAsync(ConfirmationBenchmark c
     await run(orders[..warm]);
     LatencyLog.Phase = "measured";
     var before = CpuSample.Take();
+    var paused = GC.GetTotalPauseDuration();
+    var collections = (GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2));
     var measurement = await run(orders[warm..]);
     var cpu = CpuSample.Take() - before;
+    Console.WriteLine($"  (this process paused {(GC.GetTotalPauseDuration() - paused).TotalMilliseconds:F0} ms for GC in the measurement: "
+        + $"{GC.CollectionCount(0) - collections.Item1}/{GC.CollectionCount(1) - collections.Item2}/{GC.CollectionCount(2) - collections.Item3} gen0/1/2 collections)");
     LatencyLog.Phase = "other";
     return (measurement, cpu);
 }
@@ -263,7 +267,8 @@ static async Task<string> ReportAsync(
     report.AppendLine($"- {Environment.ProcessorCount} cores ({cpuModel}), {GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 1024 / 1024 / 1024} GiB; everything (PostgreSQL, Azurite, the app, the load) on the same machine.");
     report.AppendLine($"- Load average (1, 5, 15 min) when the run started: {loadBefore}; when it ended: {loadAfter}. Other people's builds and tests shared the machine; compare rows within this report only.");
     report.AppendLine($"- {version}; {settings}.");
-    report.AppendLine($"- App: `Postgres:MaxConcurrentTransactions`=8 (the default), Npgsql `Max Auto Prepare`={autoPrepare} (the app and the bare transaction alike), {requestsPerRun} confirmations per measurement, each a fresh pending registration with its order, measured after an unmeasured warm-up on the same batch at the same level (twice the callers, at least 500: each batch follows a checkpoint, whose full-page writes fall on its first few hundred confirmations, and the warm-up leaves every session warm as in a running pool); planner statistics from one ANALYZE on each spread's first batch (the warm-up's), then from autovacuum; GC: {(System.Runtime.GCSettings.IsServerGC ? "server" : "workstation")}, {(System.Runtime.GCSettings.LatencyMode == System.Runtime.GCLatencyMode.Batch ? "non-concurrent" : "concurrent")}; thread pool's `UnfairSemaphoreSpinLimit`={AppContext.GetData("System.Threading.ThreadPool.UnfairSemaphoreSpinLimit") ?? "default (70)"} (Directory.Build.props, as the worker ships).");
+    var together = app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<EventRegistration.Functions.Infrastructure.Configuration.PostgresOptions>>().Value.ConfirmationsPerTransaction;
+    report.AppendLine($"- App: `Postgres:MaxConcurrentTransactions`=8 (the default), `Postgres:ConfirmationsPerTransaction`={together} (confirmations that wait together commit in one transaction; the bare transaction is one confirmation per transaction), Npgsql `Max Auto Prepare`={autoPrepare} (the app and the bare transaction alike), {requestsPerRun} confirmations per measurement, each a fresh pending registration with its order, measured after an unmeasured warm-up on the same batch at the same level (twice the callers, at least 500: each batch follows a checkpoint, whose full-page writes fall on its first few hundred confirmations, and the warm-up leaves every session warm as in a running pool); planner statistics from one ANALYZE on each spread's first batch (the warm-up's), then from autovacuum; GC: {(System.Runtime.GCSettings.IsServerGC ? "server" : "workstation")}, {(System.Runtime.GCSettings.LatencyMode == System.Runtime.GCLatencyMode.Batch ? "non-concurrent" : "concurrent")}; thread pool's `UnfairSemaphoreSpinLimit`={AppContext.GetData("System.Threading.ThreadPool.UnfairSemaphoreSpinLimit") ?? "default (70)"} (Directory.Build.props, as the worker ships).");
     report.AppendLine("- Function path: a real `HttpRequest` with the JSON body → `ConfirmCheckout` (validation, signature check, the confirmation transaction, the ticket message sent to the queue) → the written response.");
     report.AppendLine("- Bare transaction: the same transaction's SQL (`PaymentConfirmation.ReadForDecision`, `MarkPaidAndRecordPayment`, commit), one Npgsql session per caller, in the same process, sent as a straightforward implementation sends it: BEGIN with `set local lock_timeout`, the reads, the writes, `CommitAsync`, four round trips. The function sends the same statements in two: the lock timeout rides with the reads and the COMMIT with the writes (`OpenTransaction`), so the event row is let go as soon as the server has written.");
     report.AppendLine("- Bare transaction + send: the same, then one bare `SendMessage` of the same message through the app's own queue client: the least any design that queues the ticket after commit must do.");
@@ -395,6 +400,12 @@ internal sealed class BenchApp : TestApp
         AppConnectionString = connection.ConnectionString;
         settings["Postgres:ConnectionString"] = connection.ConnectionString;
         settings["Postgres:SlotWaitMilliseconds"] = "30000";
+        // For an A/B of the group commit: EVREG_BENCH_CONFIRMATIONS_PER_TRANSACTION=1 runs every confirmation alone.
+        if (Environment.GetEnvironmentVariable("EVREG_BENCH_CONFIRMATIONS_PER_TRANSACTION") is { Length: > 0 } together)
+        {
+            settings["Postgres:ConfirmationsPerTransaction"] = together;
+        }
+
         // The upgraded tier's pace, so the unpaced pipeline rows measure the pipeline; the paced row has a world of its own at 80.
         settings["WhatsApp:MessagesPerSecond"] = "1000";
         if (Environment.GetEnvironmentVariable("EVREG_BENCH_STORAGE") is { Length: > 0 } storage)
