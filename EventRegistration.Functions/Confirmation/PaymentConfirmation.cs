@@ -46,7 +46,7 @@ public sealed partial class PaymentConfirmation(
     private readonly GroupCommit<Queued, ConfirmationResult?> _together = new(
         Math.Min(Runners, options.Value.MaxConcurrentTransactions),
         options.Value.ConfirmationsPerTransaction,
-        batch => RunTogetherAsync(database, clock, logger, batch));
+        batch => RunTogetherAsync(database, clock, metrics, logger, batch));
 
     /// <summary>
     /// One round trip that takes the locks in their order (payment, event, registration) and reads
@@ -298,20 +298,26 @@ public sealed partial class PaymentConfirmation(
     /// database gone) has committed nothing, and each of its confirmations is answered null: its
     /// caller runs it alone, so one confirmation's failure is its own and no one else's.
     /// </summary>
-    private static async Task<ConfirmationResult?[]> RunTogetherAsync(Database database, TimeProvider clock, ILogger logger, IReadOnlyList<Queued> batch)
+    private static async Task<ConfirmationResult?[]> RunTogetherAsync(
+        Database database, TimeProvider clock, RegistrationMetrics metrics, ILogger logger, IReadOnlyList<Queued> batch)
     {
         if (batch.Count == 1)
         {
-            return [await RunAloneAsync(database, clock, batch[0].Report, batch[0].Source, CancellationToken.None)];
+            var alone = await RunAloneAsync(database, clock, batch[0].Report, batch[0].Source, CancellationToken.None);
+            metrics.ConfirmationsCommittedTogether(1);
+            return [alone];
         }
 
         try
         {
-            return await database.InTransactionAsync("confirm_payments",
+            var results = await database.InTransactionAsync("confirm_payments",
                 transaction => DecideAndWriteTogetherAsync(transaction, clock, batch), CancellationToken.None);
+            metrics.ConfirmationsCommittedTogether(batch.Count);
+            return results;
         }
         catch (Exception e)
         {
+            metrics.ConfirmationsRunAgainAlone(batch.Count);
             logger.LogWarning(e, "{Count} confirmations that waited together did not commit together; each runs on its own", batch.Count);
             return new ConfirmationResult?[batch.Count];
         }

@@ -1,6 +1,9 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
 using Dapper;
 using EventRegistration.Functions.Confirmation;
 using EventRegistration.Functions.Infrastructure.Database;
+using EventRegistration.Functions.Infrastructure.Telemetry;
 using EventRegistration.Tests.Infrastructure;
 using EventRegistration.Tests.Reconciliation;
 using Microsoft.Extensions.DependencyInjection;
@@ -69,6 +72,24 @@ public sealed class GroupCommitTests(OneSlotApp app) : IClassFixture<OneSlotApp>
         return (firstTask, tasks);
     }
 
+    /// <summary>What this app's instrument <paramref name="name"/> records from now on.</summary>
+    private MeterListener Listen(string name, ConcurrentQueue<long> values)
+    {
+        var meter = app.Services.GetRequiredService<RegistrationMetrics>().Meter;
+        var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (ReferenceEquals(instrument.Meter, meter) && instrument.Name == name)
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<int>((_, value, _, _) => values.Enqueue(value));
+        listener.SetMeasurementEventCallback<long>((_, value, _, _) => values.Enqueue(value));
+        listener.Start();
+        return listener;
+    }
+
     private static async Task WaitUntilAsync(Func<Task<bool>> condition)
     {
         var deadline = DateTime.UtcNow.AddSeconds(20);
@@ -99,6 +120,8 @@ public sealed class GroupCommitTests(OneSlotApp app) : IClassFixture<OneSlotApp>
         var (payA, payC, payD, payX, payF, payUnknown) =
             (TestApp.NewPaymentId(), TestApp.NewPaymentId(), TestApp.NewPaymentId(), TestApp.NewPaymentId(), TestApp.NewPaymentId(), TestApp.NewPaymentId());
         await app.ClearTicketQueueAsync();
+        var committedTogether = new ConcurrentQueue<long>();
+        using var listener = Listen("eventregistration.confirmations.per_transaction", committedTogether);
 
         var (first, together) = await RunTogetherAsync(small, Checkout(orderC, payC),
         [
@@ -126,6 +149,7 @@ public sealed class GroupCommitTests(OneSlotApp app) : IClassFixture<OneSlotApp>
         // One transaction wrote every payment the batch recorded, and it was not C's.
         Assert.Equal(1, await TransactionsThatWroteAsync([payA, payD, payX, payF, payUnknown]));
         Assert.Equal(2, await TransactionsThatWroteAsync([payC, payA]));
+        Assert.Equal([1, 7], committedTogether.Order());
 
         var statuses = (await app.QueryAsync<(Guid Id, string Status)>(
             "select id, status from event_registrations where id = any(@ids)", new { ids = new[] { a, c, d, e1, e2, f } })).ToDictionary(r => r.Id, r => r.Status);
@@ -156,6 +180,8 @@ public sealed class GroupCommitTests(OneSlotApp app) : IClassFixture<OneSlotApp>
         await app.ClearTicketQueueAsync();
         // A NUL character: PostgreSQL refuses the text (22021) wherever it appears, here in the batch's first statement.
         var refused = Checkout(orders[2].OrderId + "\0", orders[2].PaymentId);
+        var ranAgainAlone = new ConcurrentQueue<long>();
+        using var listener = Listen("eventregistration.confirmations.run_again_alone", ranAgainAlone);
         var (firstTask, together) = await RunTogetherAsync(eventId, Checkout(firstOrder, TestApp.NewPaymentId()),
             [.. orders.Select((o, i) => (i == 2 ? refused : Checkout(o.OrderId, o.PaymentId), CancellationToken.None))]);
 
@@ -166,6 +192,7 @@ public sealed class GroupCommitTests(OneSlotApp app) : IClassFixture<OneSlotApp>
             Assert.Equal(ConfirmationOutcome.Paid, (await together[i]).Outcome);
         }
 
+        Assert.Equal([4], ranAgainAlone);
         Assert.Equal("pending", await app.ScalarAsync<string>("select status from event_registrations where id = @id", new { id = orders[2].Id }));
         Assert.Equal(0, await app.ScalarAsync<long>("select count(*) from payments where payment_id = @id", new { id = orders[2].PaymentId }));
         Assert.Equal(4, await app.ScalarAsync<int>("select attendee_count from events where id = @eventId", new { eventId }));

@@ -1,7 +1,10 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Diagnostics.Metrics;
 using Dapper;
+using EventRegistration.Functions.Infrastructure.Telemetry;
 using EventRegistration.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 
 namespace EventRegistration.Tests.Soak;
@@ -72,7 +75,8 @@ public sealed class ChaosSoak(TestApp app, SoakOptions options)
         IReadOnlyDictionary<string, int> AnswersByKind, IReadOnlyDictionary<string, long> RegistrationsByStatus,
         IReadOnlyDictionary<RefundShape, int> JourneysByShape, IReadOnlyDictionary<string, int> ShapeOutcomes,
         long Paid, long RefundDue, long Refunded, long PaymentsRecorded, long Anomalies, long ExpectedPaidUncapped, long PaidUncapped,
-        IReadOnlyList<string> Unexpected, IReadOnlyList<string> ShapeViolations)
+        IReadOnlyList<string> Unexpected, IReadOnlyList<string> ShapeViolations,
+        IReadOnlyDictionary<int, int> ConfirmationsPerTransaction, long RunAgainAlone)
     {
         public int FaultsInjected => FaultsByKind.Values.Sum();
         public int UnexpectedAnswers => Unexpected.Count;
@@ -92,6 +96,28 @@ public sealed class ChaosSoak(TestApp app, SoakOptions options)
 
     public async Task<Report> RunAsync()
     {
+        // How the group commit took the confirmations: transactions by the confirmations they committed.
+        var perTransaction = new ConcurrentDictionary<int, int>();
+        long runAgainAlone = 0;
+        var meter = app.Services.GetRequiredService<RegistrationMetrics>().Meter;
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (ReferenceEquals(instrument.Meter, meter) && instrument.Name.StartsWith("eventregistration.confirmations.", StringComparison.Ordinal))
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<int>((_, value, _, _) => perTransaction.AddOrUpdate(value, 1, (_, n) => n + 1));
+        listener.SetMeasurementEventCallback<long>((instrument, value, _, _) =>
+        {
+            if (instrument.Name == "eventregistration.confirmations.run_again_alone")
+            {
+                Interlocked.Add(ref runAgainAlone, value);
+            }
+        });
+        listener.Start();
+
         var clock = Stopwatch.StartNew();
         var random = new Random(options.Seed);
         var uncapped = await app.CreateEventAsync(capacity: null, pricePaise: Price);
@@ -315,7 +341,9 @@ public sealed class ChaosSoak(TestApp app, SoakOptions options)
             ExpectedPaidUncapped: expectedPaidUncapped,
             PaidUncapped: paidUncapped,
             Unexpected: _unexpected.Take(20).ToList(),
-            ShapeViolations: violations.Take(20).ToList());
+            ShapeViolations: violations.Take(20).ToList(),
+            ConfirmationsPerTransaction: perTransaction.OrderBy(kv => kv.Key).ToDictionary(kv => kv.Key, kv => kv.Value),
+            RunAgainAlone: Interlocked.Read(ref runAgainAlone));
     }
 
     private static int PlannedOperations(Journey j) => 1 + (!j.Pays ? 0 : j.Shape switch

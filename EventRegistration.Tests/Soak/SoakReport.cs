@@ -31,6 +31,11 @@ public static class SoakReport
         Table(text, "Faults by kind", "fault", report.FaultsByKind.Select(kv => (kv.Key, (long)kv.Value)));
         Table(text, "Answers by operation and status", "operation → HTTP status", report.AnswersByKind.Select(kv => (kv.Key, (long)kv.Value)));
         Table(text, "Registrations at the end, by status", "status", report.RegistrationsByStatus.Select(kv => (kv.Key, kv.Value)));
+        Table(text, "Confirmation transactions, by confirmations committed together", "confirmations in the transaction",
+            report.ConfirmationsPerTransaction.Select(kv => (kv.Key.ToString(CultureInfo.InvariantCulture), (long)kv.Value)));
+        text.AppendLine();
+        text.AppendLine(CultureInfo.InvariantCulture,
+            $"Webhooks run alone under their time budget and are not in this table. Confirmations whose batch could not commit together (a killed session, a held row past the lock timeout) and that each ran again alone: {report.RunAgainAlone:N0}.");
         if (o.RefundShapes)
         {
             Table(text, "Refund shapes: journeys", "shape", report.JourneysByShape.Select(kv => (kv.Key.ToString(), (long)kv.Value)));

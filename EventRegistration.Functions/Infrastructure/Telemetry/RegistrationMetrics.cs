@@ -16,6 +16,8 @@ public sealed class RegistrationMetrics
     private readonly Counter<long> _paymentConflicts;
     private readonly Histogram<double> _transactionDuration;
     private readonly Counter<long> _transactionsRejected;
+    private readonly Histogram<int> _confirmationsTogether;
+    private readonly Counter<long> _confirmationsRunAgainAlone;
     private readonly Counter<long> _webhooks;
     private readonly Counter<long> _reconciliationRuns;
     private readonly Counter<long> _reconciliationItems;
@@ -36,6 +38,8 @@ public sealed class RegistrationMetrics
         _uniqueViolations = Meter.CreateCounter<long>("eventregistration.unique_violations", description: "Unique-constraint violations caught and retried, by constraint.");
         _paymentConflicts = Meter.CreateCounter<long>("eventregistration.payment_conflicts", description: "Payments that could not be applied as presented, by kind.");
         _transactionDuration = Meter.CreateHistogram<double>("eventregistration.transaction.duration", unit: "ms", description: "Committed transaction duration, by operation.");
+        _confirmationsTogether = Meter.CreateHistogram<int>("eventregistration.confirmations.per_transaction", description: "Per transaction the group commit's runners committed: the payment confirmations in it (1: one that waited alone).");
+        _confirmationsRunAgainAlone = Meter.CreateCounter<long>("eventregistration.confirmations.run_again_alone", description: "Confirmations whose batch could not commit together and that each ran again alone.");
         _transactionsRejected = Meter.CreateCounter<long>("eventregistration.transaction.rejected", description: "Callers turned away (503) because every transaction slot stayed busy.");
         _webhooks = Meter.CreateCounter<long>("eventregistration.webhooks", description: "Razorpay webhooks by event type and outcome.");
         _reconciliationRuns = Meter.CreateCounter<long>("eventregistration.reconciliation.runs", description: "Reconciliation runs, by status (completed, completed_with_errors, skipped).");
@@ -65,6 +69,10 @@ public sealed class RegistrationMetrics
 
     public void TransactionCompleted(string operation, TimeSpan duration) =>
         _transactionDuration.Record(duration.TotalMilliseconds, new KeyValuePair<string, object?>("operation", operation));
+
+    public void ConfirmationsCommittedTogether(int count) => _confirmationsTogether.Record(count);
+
+    public void ConfirmationsRunAgainAlone(int count) => _confirmationsRunAgainAlone.Add(count);
 
     public void TransactionRejected(string operation) =>
         _transactionsRejected.Add(1, new KeyValuePair<string, object?>("operation", operation));
