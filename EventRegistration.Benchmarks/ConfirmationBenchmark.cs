@@ -226,7 +226,8 @@ public sealed class ConfirmationBenchmark(TestApp app, string connectionString)
 
 /// <summary>
 /// EVREG_BENCH_LATENCIES=FILE: every confirmation measurement appends one line per request (phase,
-/// what was measured, callers, start in ms from the measurement's first request, latency in ms), so
+/// what was measured, callers, start in ms from the measurement's first request, latency in ms, start
+/// as Unix ms to line it up with other samples of the machine), so
 /// a reader can see whether a tail is spread over the run or comes from one stretch of it.
 /// </summary>
 public static class LatencyLog
@@ -244,8 +245,9 @@ public static class LatencyLog
         }
 
         var first = starts.Min();
+        var (now, nowUnixMs) = (Stopwatch.GetTimestamp(), DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
         File.AppendAllLines(Path, starts.Zip(latencies, (start, latency) =>
-            $"{Phase},{what},{callers},{(start - first) * 1000.0 / Stopwatch.Frequency:F1},{latency:F1}"));
+            $"{Phase},{what},{callers},{(start - first) * 1000.0 / Stopwatch.Frequency:F1},{latency:F1},{nowUnixMs - (now - start) * 1000 / Stopwatch.Frequency}"));
     }
 }
 
