@@ -75,6 +75,7 @@ public sealed class HostTests(TestApp app) : IClassFixture<TestApp>
     [InlineData("AzureWebJobsStorage", "", "AzureWebJobsStorage")]
     [InlineData("Orders:SeatHoldMinutes", "0", "Orders__SeatHoldMinutes")]
     [InlineData("Postgres:MaxConcurrentTransactions", "0", "Postgres__MaxConcurrentTransactions")]
+    [InlineData("Postgres:ConfirmationsPerTransaction", "65", "Postgres__ConfirmationsPerTransaction")]
     public async Task A_missing_or_malformed_setting_fails_start_up_naming_it(string key, string value, string named)
     {
         Assert.Contains(named, await app.StartUpFailureWithAsync(key, value));

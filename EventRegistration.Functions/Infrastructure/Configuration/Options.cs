@@ -20,8 +20,9 @@ public sealed class PostgresOptions
 
     /// <summary>
     /// Payment confirmations that may commit in one transaction. Confirmations that arrive while
-    /// this instance's slots are busy wait together and then run in one transaction, one after the
-    /// other under the same locks, with one commit: a hot event's row is taken once for all of them.
+    /// this instance's two confirmation runners are busy wait together and then run in one
+    /// transaction, one after the other under the same locks, with one commit: a hot event's row is
+    /// taken once for all of them.
     /// 1 runs every confirmation in a transaction of its own.
     /// </summary>
     [Range(1, 64, ErrorMessage = "Postgres__ConfirmationsPerTransaction must be between 1 and 64.")]
