@@ -1,7 +1,4 @@
-using System.Diagnostics.Metrics;
-using EventRegistration.Functions.Infrastructure.Telemetry;
 using EventRegistration.Tests.Infrastructure;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace EventRegistration.Tests.Reconciliation;
 
@@ -10,18 +7,7 @@ public sealed class CountDriftTests(TestApp app) : IClassFixture<TestApp>
     [Fact]
     public async Task A_counter_changed_behind_the_systems_back_is_reported_once_per_drift_and_never_rewritten()
     {
-        var meter = app.Services.GetRequiredService<RegistrationMetrics>().Meter;
-        long driftMeasurements = 0;
-        using var listener = new MeterListener();
-        listener.InstrumentPublished = (instrument, l) =>
-        {
-            if (ReferenceEquals(instrument.Meter, meter) && instrument.Name == "eventregistration.reconciliation.count_drifts")
-            {
-                l.EnableMeasurementEvents(instrument);
-            }
-        };
-        listener.SetMeasurementEventCallback<long>((_, value, _, _) => Interlocked.Add(ref driftMeasurements, value));
-        listener.Start();
+        using var recorded = new RecordedMeasurements(app, "eventregistration.reconciliation.count_drifts");
 
         var eventId = await app.CreateEventAsync(capacity: 10);
         var steady = await app.CreateEventAsync(capacity: 10);
@@ -39,14 +25,14 @@ public sealed class CountDriftTests(TestApp app) : IClassFixture<TestApp>
         Assert.Equal(eventId, anomaly.EventId);
         Assert.Contains("attendee_count is 3 but 1 registrations are paid", anomaly.Detail, StringComparison.Ordinal);
         Assert.Equal(3, await app.ScalarAsync<int>("select attendee_count from events where id = @eventId", new { eventId }));
-        Assert.Equal(1, Interlocked.Read(ref driftMeasurements));
+        Assert.Equal(1, recorded.Values("eventregistration.reconciliation.count_drifts").Sum());
 
         // The same drift is not recorded again, but stays visible in every run's summary and metric.
         var again = await app.ReconcileAsync();
         Assert.Equal(1, again.Count("audit", "drifting"));
         Assert.Equal(0, again.Count("audit", "new_anomalies"));
         Assert.Equal(1L, await app.ScalarAsync<long>("select count(*) from anomalies where kind = 'count_drift'"));
-        Assert.Equal(2, Interlocked.Read(ref driftMeasurements));
+        Assert.Equal(2, recorded.Values("eventregistration.reconciliation.count_drifts").Sum());
 
         // A different drift is a new anomaly.
         await app.ExecuteAsync("update events set attendee_count = 0 where id = @eventId", new { eventId });

@@ -1,9 +1,5 @@
-using System.Collections.Concurrent;
-using System.Diagnostics.Metrics;
 using EventRegistration.Functions.Anomalies;
-using EventRegistration.Functions.Infrastructure.Telemetry;
 using EventRegistration.Tests.Infrastructure;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace EventRegistration.Tests.Reconciliation;
 
@@ -16,9 +12,12 @@ public sealed class OpenAnomaliesTests(TestApp app) : IClassFixture<TestApp>
     [Fact]
     public async Task Each_run_reports_open_anomalies_by_kind_and_those_older_than_one_period_as_overdue()
     {
-        var open = new ConcurrentDictionary<string, long>(StringComparer.Ordinal);
-        var overdue = new ConcurrentDictionary<string, long>(StringComparer.Ordinal);
-        using var listener = Listen(open, overdue);
+        using var recorded = new RecordedMeasurements(app, name => name.StartsWith("eventregistration.anomalies.", StringComparison.Ordinal));
+        // Each gauge's latest value per kind, as a dashboard shows it.
+        Dictionary<string, long> Latest(string gauge) => recorded.All.Where(m => m.Instrument == gauge)
+            .GroupBy(m => m.Tag("kind"), StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Last().Value, StringComparer.Ordinal);
+        long Open(string kind) => Latest("eventregistration.anomalies.open")[kind];
+        long Overdue(string kind) => Latest("eventregistration.anomalies.overdue")[kind];
 
         // Clean-up from other tests of this class's database: every anomaly resolved.
         await app.ExecuteAsync("update anomalies set resolved_at = now() where resolved_at is null");
@@ -37,37 +36,17 @@ public sealed class OpenAnomaliesTests(TestApp app) : IClassFixture<TestApp>
 
         Assert.Equal(2, run.Count("anomalies", "open"));
         Assert.Equal(1, run.Count("anomalies", "overdue"));
-        Assert.Equal(2, open["refund_failed"]);
-        Assert.Equal(1, overdue["refund_failed"]);
+        Assert.Equal(2, Open("refund_failed"));
+        Assert.Equal(1, Overdue("refund_failed"));
         // Every kind is reported, zeros included, so a resolved kind's gauge falls back to 0.
-        Assert.Equal(0, open["ticket_poisoned"]);
-        Assert.Equal(Enum.GetValues<AnomalyKind>().Select(AnomalyLog.Name).Order(), open.Keys.Order());
+        Assert.Equal(0, Open("ticket_poisoned"));
+        Assert.Equal(Enum.GetValues<AnomalyKind>().Select(AnomalyLog.Name).Order(), Latest("eventregistration.anomalies.open").Keys.Order());
 
         // Resolved by an operator: the next run reports nothing open.
         await app.ExecuteAsync("update anomalies set resolved_at = now() where resolved_at is null");
         var after = await app.ReconcileAsync();
         Assert.Equal(0, after.Count("anomalies", "open"));
-        Assert.Equal(0, open["refund_failed"]);
-        Assert.Equal(0, overdue["refund_failed"]);
-    }
-
-    private MeterListener Listen(ConcurrentDictionary<string, long> open, ConcurrentDictionary<string, long> overdue)
-    {
-        var meter = app.Services.GetRequiredService<RegistrationMetrics>().Meter;
-        var listener = new MeterListener();
-        listener.InstrumentPublished = (instrument, l) =>
-        {
-            if (ReferenceEquals(instrument.Meter, meter) && instrument.Name.StartsWith("eventregistration.anomalies.", StringComparison.Ordinal))
-            {
-                l.EnableMeasurementEvents(instrument);
-            }
-        };
-        listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
-        {
-            var kind = (string)tags.ToArray().Single(t => t.Key == "kind").Value!;
-            (instrument.Name == "eventregistration.anomalies.open" ? open : overdue)[kind] = value;
-        });
-        listener.Start();
-        return listener;
+        Assert.Equal(0, Open("refund_failed"));
+        Assert.Equal(0, Overdue("refund_failed"));
     }
 }

@@ -1,10 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Diagnostics.Metrics;
 using Dapper;
-using EventRegistration.Functions.Infrastructure.Telemetry;
 using EventRegistration.Tests.Infrastructure;
-using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 
 namespace EventRegistration.Tests.Soak;
@@ -97,27 +94,7 @@ public sealed class ChaosSoak(TestApp app, SoakOptions options)
     public async Task<Report> RunAsync()
     {
         // How the group commit took the confirmations: transactions by the confirmations they committed.
-        var perTransaction = new ConcurrentDictionary<int, int>();
-        long runAgainAlone = 0;
-        var meter = app.Services.GetRequiredService<RegistrationMetrics>().Meter;
-        using var listener = new MeterListener();
-        listener.InstrumentPublished = (instrument, l) =>
-        {
-            if (ReferenceEquals(instrument.Meter, meter) && instrument.Name.StartsWith("eventregistration.confirmations.", StringComparison.Ordinal))
-            {
-                l.EnableMeasurementEvents(instrument);
-            }
-        };
-        listener.SetMeasurementEventCallback<int>((_, value, _, _) => perTransaction.AddOrUpdate(value, 1, (_, n) => n + 1));
-        listener.SetMeasurementEventCallback<long>((instrument, value, _, _) =>
-        {
-            if (instrument.Name == "eventregistration.confirmations.run_again_alone")
-            {
-                Interlocked.Add(ref runAgainAlone, value);
-            }
-        });
-        listener.Start();
-
+        using var recorded = new RecordedMeasurements(app, name => name.StartsWith("eventregistration.confirmations.", StringComparison.Ordinal));
         var clock = Stopwatch.StartNew();
         var random = new Random(options.Seed);
         var uncapped = await app.CreateEventAsync(capacity: null, pricePaise: Price);
@@ -342,8 +319,9 @@ public sealed class ChaosSoak(TestApp app, SoakOptions options)
             PaidUncapped: paidUncapped,
             Unexpected: _unexpected.Take(20).ToList(),
             ShapeViolations: violations.Take(20).ToList(),
-            ConfirmationsPerTransaction: perTransaction.OrderBy(kv => kv.Key).ToDictionary(kv => kv.Key, kv => kv.Value),
-            RunAgainAlone: Interlocked.Read(ref runAgainAlone));
+            ConfirmationsPerTransaction: recorded.Values("eventregistration.confirmations.per_transaction")
+                .GroupBy(n => (int)n).OrderBy(g => g.Key).ToDictionary(g => g.Key, g => g.Count()),
+            RunAgainAlone: recorded.Values("eventregistration.confirmations.run_again_alone").Sum());
     }
 
     private static int PlannedOperations(Journey j) => 1 + (!j.Pays ? 0 : j.Shape switch

@@ -1,9 +1,5 @@
-using System.Collections.Concurrent;
-using System.Diagnostics.Metrics;
 using System.Text;
-using EventRegistration.Functions.Infrastructure.Telemetry;
 using EventRegistration.Tests.Infrastructure;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace EventRegistration.Tests.Webhooks;
 
@@ -13,28 +9,14 @@ public sealed class WebhookSignatureMetricTests(TestApp app) : IClassFixture<Tes
     [Fact]
     public async Task Refused_signatures_are_counted_as_unverified_webhooks_and_a_genuine_one_is_not()
     {
-        var counted = new ConcurrentQueue<(string Event, string Outcome)>();
-        var meter = app.Services.GetRequiredService<RegistrationMetrics>().Meter;
-        using var listener = new MeterListener();
-        listener.InstrumentPublished = (instrument, l) =>
-        {
-            if (ReferenceEquals(instrument.Meter, meter) && instrument.Name == "eventregistration.webhooks")
-            {
-                l.EnableMeasurementEvents(instrument);
-            }
-        };
-        listener.SetMeasurementEventCallback<long>((_, _, tags, _) =>
-        {
-            var all = tags.ToArray();
-            counted.Enqueue(((string)all.Single(t => t.Key == "event").Value!, (string)all.Single(t => t.Key == "outcome").Value!));
-        });
-        listener.Start();
+        using var recorded = new RecordedMeasurements(app, "eventregistration.webhooks");
 
         var body = Encoding.UTF8.GetBytes(Webhook.Payment("payment.failed", TestApp.NewPaymentId(), "order_NoSuchOrder0001", 50_000, "failed"));
         Assert.Equal(401, (await app.WebhookRawAsync(body, Headers(TestApp.WebhookSignature(body, "not-the-webhook-secret")))).Status);
         Assert.Equal(401, (await app.WebhookRawAsync(body, new Dictionary<string, string[]> { ["X-Razorpay-Event-Id"] = ["evt_NoSignature0001"] })).Status);
         Assert.Equal(200, (await app.WebhookRawAsync(body, Headers(TestApp.WebhookSignature(body)))).Status);
 
+        var counted = recorded.All.Select(m => (Event: m.Tag("event"), Outcome: m.Tag("outcome"))).ToList();
         var refused = counted.Where(c => c.Event == "unverified").Select(c => c.Outcome).Order().ToList();
         Assert.Equal(["signature_invalid", "signature_missing"], refused);
         Assert.Contains(counted, c => c.Event == "payment.failed");
