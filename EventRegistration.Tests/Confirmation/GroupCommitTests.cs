@@ -1,9 +1,6 @@
-using System.Collections.Concurrent;
-using System.Diagnostics.Metrics;
 using Dapper;
 using EventRegistration.Functions.Confirmation;
 using EventRegistration.Functions.Infrastructure.Database;
-using EventRegistration.Functions.Infrastructure.Telemetry;
 using EventRegistration.Tests.Infrastructure;
 using EventRegistration.Tests.Reconciliation;
 using Microsoft.Extensions.DependencyInjection;
@@ -72,24 +69,6 @@ public sealed class GroupCommitTests(OneSlotApp app) : IClassFixture<OneSlotApp>
         return (firstTask, tasks);
     }
 
-    /// <summary>What this app's instrument <paramref name="name"/> records from now on.</summary>
-    private MeterListener Listen(string name, ConcurrentQueue<long> values)
-    {
-        var meter = app.Services.GetRequiredService<RegistrationMetrics>().Meter;
-        var listener = new MeterListener();
-        listener.InstrumentPublished = (instrument, l) =>
-        {
-            if (ReferenceEquals(instrument.Meter, meter) && instrument.Name == name)
-            {
-                l.EnableMeasurementEvents(instrument);
-            }
-        };
-        listener.SetMeasurementEventCallback<int>((_, value, _, _) => values.Enqueue(value));
-        listener.SetMeasurementEventCallback<long>((_, value, _, _) => values.Enqueue(value));
-        listener.Start();
-        return listener;
-    }
-
     private static async Task WaitUntilAsync(Func<Task<bool>> condition)
     {
         var deadline = DateTime.UtcNow.AddSeconds(20);
@@ -120,8 +99,7 @@ public sealed class GroupCommitTests(OneSlotApp app) : IClassFixture<OneSlotApp>
         var (payA, payC, payD, payX, payF, payUnknown) =
             (TestApp.NewPaymentId(), TestApp.NewPaymentId(), TestApp.NewPaymentId(), TestApp.NewPaymentId(), TestApp.NewPaymentId(), TestApp.NewPaymentId());
         await app.ClearTicketQueueAsync();
-        var committedTogether = new ConcurrentQueue<long>();
-        using var listener = Listen("eventregistration.confirmations.per_transaction", committedTogether);
+        using var recorded = new RecordedMeasurements(app, "eventregistration.confirmations.per_transaction");
 
         var (first, together) = await RunTogetherAsync(small, Checkout(orderC, payC),
         [
@@ -149,7 +127,7 @@ public sealed class GroupCommitTests(OneSlotApp app) : IClassFixture<OneSlotApp>
         // One transaction wrote every payment the batch recorded, and it was not C's.
         Assert.Equal(1, await TransactionsThatWroteAsync([payA, payD, payX, payF, payUnknown]));
         Assert.Equal(2, await TransactionsThatWroteAsync([payC, payA]));
-        Assert.Equal([1, 7], committedTogether.Order());
+        Assert.Equal([1, 7], recorded.Values("eventregistration.confirmations.per_transaction").Order());
 
         var statuses = (await app.QueryAsync<(Guid Id, string Status)>(
             "select id, status from event_registrations where id = any(@ids)", new { ids = new[] { a, c, d, e1, e2, f } })).ToDictionary(r => r.Id, r => r.Status);
@@ -180,8 +158,7 @@ public sealed class GroupCommitTests(OneSlotApp app) : IClassFixture<OneSlotApp>
         await app.ClearTicketQueueAsync();
         // A NUL character: PostgreSQL refuses the text (22021) wherever it appears, here in the batch's first statement.
         var refused = Checkout(orders[2].OrderId + "\0", orders[2].PaymentId);
-        var ranAgainAlone = new ConcurrentQueue<long>();
-        using var listener = Listen("eventregistration.confirmations.run_again_alone", ranAgainAlone);
+        using var recorded = new RecordedMeasurements(app, "eventregistration.confirmations.run_again_alone");
         var (firstTask, together) = await RunTogetherAsync(eventId, Checkout(firstOrder, TestApp.NewPaymentId()),
             [.. orders.Select((o, i) => (i == 2 ? refused : Checkout(o.OrderId, o.PaymentId), CancellationToken.None))]);
 
@@ -192,13 +169,60 @@ public sealed class GroupCommitTests(OneSlotApp app) : IClassFixture<OneSlotApp>
             Assert.Equal(ConfirmationOutcome.Paid, (await together[i]).Outcome);
         }
 
-        Assert.Equal([4], ranAgainAlone);
+        Assert.Equal([4], recorded.Values("eventregistration.confirmations.run_again_alone"));
         Assert.Equal("pending", await app.ScalarAsync<string>("select status from event_registrations where id = @id", new { id = orders[2].Id }));
         Assert.Equal(0, await app.ScalarAsync<long>("select count(*) from payments where payment_id = @id", new { id = orders[2].PaymentId }));
         Assert.Equal(4, await app.ScalarAsync<int>("select attendee_count from events where id = @eventId", new { eventId }));
         Assert.Equal(new[] { first, orders[0].Id, orders[1].Id, orders[3].Id }.Order(), (await app.DrainTicketQueueAsync()).Order());
         await app.AssertAllAsync();
     }
+
+    [Fact]
+    public async Task A_batch_whose_session_is_killed_runs_again_whole_and_commits_each_confirmation_once()
+    {
+        var eventId = await app.CreateEventAsync(capacity: null);
+        var (first, firstOrder) = await app.OrderAsync(eventId, await app.CreateMemberAsync());
+        var orders = new List<(Guid Id, string OrderId, string PaymentId)>();
+        for (var i = 0; i < 3; i++)
+        {
+            var (id, orderId) = await app.OrderAsync(eventId, await app.CreateMemberAsync());
+            orders.Add((id, orderId, TestApp.NewPaymentId()));
+        }
+
+        await app.ClearTicketQueueAsync();
+        using var recorded = new RecordedMeasurements(app, name => name.StartsWith("eventregistration.confirmations.", StringComparison.Ordinal));
+        // A second session holds the middle registration's row, so the batch waits in its lock statement.
+        await using var registrationHolder = new NpgsqlConnection(app.ConnectionString);
+        await registrationHolder.OpenAsync();
+        await using var registrationHold = await registrationHolder.BeginTransactionAsync();
+        var (firstTask, together) = await RunTogetherAsync(eventId, Checkout(firstOrder, TestApp.NewPaymentId()),
+            [.. orders.Select(o => (Checkout(o.OrderId, o.PaymentId), CancellationToken.None))],
+            whileHeld: () => registrationHolder.ExecuteAsync(
+                "select id from event_registrations where id = @id for update", new { orders[1].Id }, registrationHold));
+        Assert.Equal(ConfirmationOutcome.Paid, (await firstTask).Outcome);
+
+        var killed = 0;
+        await WaitUntilAsync(async () => (killed = await BatchWaitingOnTheRegistrationAsync()) != 0);
+        await app.ExecuteAsync("select pg_terminate_backend(@killed)", new { killed });
+        // Run again on a new session, the whole batch waits on the same row.
+        await WaitUntilAsync(async () => await BatchWaitingOnTheRegistrationAsync() is var pid && pid != 0 && pid != killed);
+        await registrationHold.CommitAsync();
+
+        Assert.All(await Task.WhenAll(together), r => Assert.Equal(ConfirmationOutcome.Paid, r.Outcome));
+        Assert.Equal(1, await TransactionsThatWroteAsync(orders.Select(o => o.PaymentId)));
+        Assert.Equal([1, 3], recorded.Values("eventregistration.confirmations.per_transaction").Order());
+        Assert.Empty(recorded.Values("eventregistration.confirmations.run_again_alone"));
+        Assert.Equal(4, await app.ScalarAsync<int>("select attendee_count from events where id = @eventId", new { eventId }));
+        Assert.Equal(3, await app.ScalarAsync<long>("select count(*) from payments where payment_id = any(@ids)", new { ids = orders.Select(o => o.PaymentId).ToArray() }));
+        Assert.Equal(new[] { first }.Concat(orders.Select(o => o.Id)).Order(), (await app.DrainTicketQueueAsync()).Order());
+        await app.AssertAllAsync();
+    }
+
+    /// <summary>The session of a batch waiting in its statement that locks the registrations, or 0.</summary>
+    private Task<int> BatchWaitingOnTheRegistrationAsync() => app.ScalarAsync<int>("""
+        select coalesce((select pid from pg_stat_activity
+          where datname = current_database() and wait_event_type = 'Lock' and query like '%order by r.id for update of r%' limit 1), 0)
+        """);
 
     [Fact]
     public async Task A_caller_that_leaves_before_its_confirmation_is_taken_changes_nothing()
