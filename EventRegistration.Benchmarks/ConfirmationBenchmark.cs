@@ -69,6 +69,14 @@ public sealed class ConfirmationBenchmark(TestApp app, string connectionString)
         return Enumerable.Range(1, count).Select(n => $"order_B{batch}x{n}").ToList();
     }
 
+    /// <summary>Where the server's WAL ends, in bytes: two reads apart are what was written between them.</summary>
+    public async Task<long> WalPositionAsync()
+    {
+        await using var connection = new NpgsqlConnection(connectionString);
+        await connection.OpenAsync();
+        return await connection.ExecuteScalarAsync<long>("select (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint");
+    }
+
     private static async Task<Guid[]> EventsAsync(NpgsqlConnection connection, Spread spread)
     {
         var title = spread == Spread.HotEvent ? "Bench hot event" : "Bench spread event";

@@ -123,13 +123,15 @@ if (Runs("confirmations"))
     {
         foreach (var level in levels)
         {
-            var (function, functionCpu) = await MeasureAsync(confirmations, spread, level, requestsPerRun, orders => confirmations.ThroughFunctionAsync(orders, level));
-            var (bare, bareCpu) = await MeasureAsync(confirmations, spread, level, requestsPerRun, orders => confirmations.BareTransactionAsync(orders, level));
-            var (bareSend, bareSendCpu) = await MeasureAsync(confirmations, spread, level, requestsPerRun, orders => confirmations.BareTransactionAsync(orders, level, thenSend: true));
-            var row = new ConfirmationRow(spread, level, requestsPerRun, function, bare, bareSend, functionCpu, bareCpu, bareSendCpu);
+            var warm = WarmUp(level, quick);
+            var (function, functionCpu, functionWal) = await MeasureAsync(confirmations, spread, level, warm, requestsPerRun, orders => confirmations.ThroughFunctionAsync(orders, level));
+            var (bare, bareCpu, bareWal) = await MeasureAsync(confirmations, spread, level, warm, requestsPerRun, orders => confirmations.BareTransactionAsync(orders, level));
+            var (bareSend, bareSendCpu, bareSendWal) = await MeasureAsync(confirmations, spread, level, warm, requestsPerRun, orders => confirmations.BareTransactionAsync(orders, level, thenSend: true));
+            var row = new ConfirmationRow(spread, level, requestsPerRun, function, bare, bareSend, functionCpu, bareCpu, bareSendCpu, functionWal, bareWal, bareSendWal);
             rows.Add(row);
             Console.WriteLine($"{spread,-15} {level,3}: function {function.PerSecond,6:F0}/s p99 {function.P(99),6:F1} ms | bare {bare.PerSecond,6:F0}/s | bare+send {bareSend.PerSecond,6:F0}/s | (app+PG) CPU {row.CpuRatio:F2}x bare+send | failures {function.Failures}/{bare.Failures}/{bareSend.Failures}");
             Console.WriteLine($"{"",-15} {"",3}  CPU ms per confirmation (app/PG/Azurite): function {functionCpu.PerRequest(requestsPerRun)} | bare {bareCpu.PerRequest(requestsPerRun)} | bare+send {bareSendCpu.PerRequest(requestsPerRun)}");
+            Console.WriteLine($"{"",-15} {"",3}  WAL KB per confirmation (warm-up's last quarter -> measured): function {functionWal} | bare {bareWal} | bare+send {bareSendWal}");
         }
     }
 }
@@ -202,35 +204,46 @@ finally
 }
 
 /// <summary>
-/// One measurement at <paramref name="level"/> callers, after an unmeasured warm-up on the same batch
-/// at the same level (twice the callers, at least 500 confirmations). Each batch starts after a
-/// checkpoint, and after a checkpoint every page's first change writes the whole page to the WAL:
-/// the first 500 confirmations wrote 8–16 KB of WAL each against 2–6 KB later (pg_stat_wal), and
-/// each measurement began with a second at two thirds of its throughput, the function's and the bare
-/// transaction's alike. A server in production spreads those full-page writes over its checkpoint
-/// interval. The warm-up also opens the level's sessions: a backend's first transactions (catalog
-/// caches, plans) cost several times its later ones, and a production pool's sessions are warm.
+/// One measurement at <paramref name="level"/> callers, after an unmeasured warm-up of
+/// <paramref name="warm"/> confirmations on the same batch at the same level. Each batch starts
+/// after a checkpoint, and after a checkpoint every page's first change writes the whole page to
+/// the WAL; the random keys of the payment, delivery and registration indexes spread those first
+/// changes over the next 1,500 or so confirmations (30–45 KB of WAL per confirmation at first, about
+/// 2 KB once settled; docs/benchmarks-notes.md). A server in production spreads them over its
+/// checkpoint interval, so the warm-up takes them. It also opens the level's sessions: a backend's
+/// first transactions (catalog caches, plans) cost several times its later ones, and a production
+/// pool's sessions are warm. The WAL written per confirmation in the warm-up's last quarter and in
+/// the measurement is returned, so the report shows that the measurement began settled.
 /// </summary>
-static async Task<(Measurement, CpuSample)> MeasureAsync(ConfirmationBenchmark confirmations, Spread spread, int level, int count, Func<List<string>, Task<Measurement>> run)
+static async Task<(Measurement, CpuSample, WalPerConfirmation)> MeasureAsync(
+    ConfirmationBenchmark confirmations, Spread spread, int level, int warm, int count, Func<List<string>, Task<Measurement>> run)
 {
     await confirmations.ClearTicketQueueAsync();
-    var warm = WarmUp(level);
     var orders = await confirmations.PrepareAsync(spread, warm + count);
     LatencyLog.Phase = "warm-up";
-    await run(orders[..warm]);
+    var lastQuarter = warm - warm / 4;
+    await run(orders[..lastQuarter]);
+    var lastQuarterStart = await confirmations.WalPositionAsync();
+    await run(orders[lastQuarter..warm]);
+    var measuredStart = await confirmations.WalPositionAsync();
     LatencyLog.Phase = "measured";
     var before = CpuSample.Take();
     var paused = GC.GetTotalPauseDuration();
     var collections = (GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2));
     var measurement = await run(orders[warm..]);
     var cpu = CpuSample.Take() - before;
+    var measuredEnd = await confirmations.WalPositionAsync();
     Console.WriteLine($"  (this process paused {(GC.GetTotalPauseDuration() - paused).TotalMilliseconds:F0} ms for GC in the measurement: "
         + $"{GC.CollectionCount(0) - collections.Item1}/{GC.CollectionCount(1) - collections.Item2}/{GC.CollectionCount(2) - collections.Item3} gen0/1/2 collections)");
     LatencyLog.Phase = "other";
-    return (measurement, cpu);
+    var wal = new WalPerConfirmation(
+        (measuredStart - lastQuarterStart) / 1024.0 / (warm - lastQuarter),
+        (measuredEnd - measuredStart) / 1024.0 / count);
+    return (measurement, cpu, wal);
 }
 
-static int WarmUp(int level) => Math.Max(500, 2 * level);
+// The quick report keeps its short warm-up: its rows are indicative, and its whole run stays short.
+static int WarmUp(int level, bool quick) => Math.Max(quick ? 500 : 2000, 2 * level);
 
 static async Task<ReplayResult> RunReplaysAsync(BenchApp app, ConfirmationBenchmark confirmations, bool quick)
 {
@@ -268,7 +281,7 @@ static async Task<string> ReportAsync(
     report.AppendLine($"- {Environment.ProcessorCount} cores ({cpuModel}), {GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 1024 / 1024 / 1024} GiB; everything (PostgreSQL, Azurite, the app, the load) on the same machine.");
     report.AppendLine($"- Load average (1, 5, 15 min) when the run started: {loadBefore}; when it ended: {loadAfter}. Whatever else ran on the machine (other people's builds and tests, when there are any) shared its 2 cores with the run; compare rows within this report only.");
     report.AppendLine($"- {version}; {settings}.");
-    report.AppendLine($"- App: `Postgres:MaxConcurrentTransactions`=8 (the default), `Postgres:ConfirmationsPerTransaction`={postgres.ConfirmationsPerTransaction} (confirmations that wait together commit in one transaction; the bare transaction is one confirmation per transaction), Npgsql `Max Auto Prepare`={autoPrepare} (the app and the bare transaction alike), {requestsPerRun} confirmations per measurement, each a fresh pending registration with its order, measured after an unmeasured warm-up on the same batch at the same level (twice the callers, at least 500: each batch follows a checkpoint, whose full-page writes fall on its first few hundred confirmations, and the warm-up leaves every session warm as in a running pool); planner statistics from one ANALYZE on each spread's first batch (the warm-up's), then from autovacuum; GC: {(System.Runtime.GCSettings.IsServerGC ? "server" : "workstation")}, {(System.Runtime.GCSettings.LatencyMode == System.Runtime.GCLatencyMode.Batch ? "non-concurrent" : "concurrent")}; thread pool's `UnfairSemaphoreSpinLimit`={AppContext.GetData("System.Threading.ThreadPool.UnfairSemaphoreSpinLimit") ?? "default (70)"} (Directory.Build.props, as the worker ships).");
+    report.AppendLine($"- App: `Postgres:MaxConcurrentTransactions`=8 (the default), `Postgres:ConfirmationsPerTransaction`={postgres.ConfirmationsPerTransaction} (confirmations that wait together commit in one transaction; the bare transaction is one confirmation per transaction), Npgsql `Max Auto Prepare`={autoPrepare} (the app and the bare transaction alike), {requestsPerRun} confirmations per measurement, each a fresh pending registration with its order, measured after an unmeasured warm-up on the same batch at the same level ({(quick ? "twice the callers, at least 500" : "twice the callers, at least 2,000")}: each batch follows a checkpoint, whose full-page writes fall on its first 1,500 or so confirmations, and the warm-up leaves every session warm as in a running pool; the WAL table below shows whether each measurement began settled); planner statistics from one ANALYZE on each spread's first batch (the warm-up's), then from autovacuum; GC: {(System.Runtime.GCSettings.IsServerGC ? "server" : "workstation")}, {(System.Runtime.GCSettings.LatencyMode == System.Runtime.GCLatencyMode.Batch ? "non-concurrent" : "concurrent")}; thread pool's `UnfairSemaphoreSpinLimit`={AppContext.GetData("System.Threading.ThreadPool.UnfairSemaphoreSpinLimit") ?? "default (70)"} (Directory.Build.props, as the worker ships).");
     report.AppendLine("- Function path: a real `HttpRequest` with the JSON body → `ConfirmCheckout` (validation, signature check, the confirmation transaction, the ticket message sent to the queue) → the written response.");
     report.AppendLine("- Bare transaction: the same transaction's SQL (`PaymentConfirmation.ReadForDecision`, `MarkPaidAndRecordPayment`, commit), one Npgsql session per caller, in the same process, sent as a straightforward implementation sends it: BEGIN with `set local lock_timeout`, the reads, the writes, `CommitAsync`, four round trips. The function sends the same statements in two: the lock timeout rides with the reads and the COMMIT with the writes (`OpenTransaction`), so the event row is let go as soon as the server has written.");
     report.AppendLine("- Bare transaction + send: the same, then one bare `SendMessage` of the same message through the app's own queue client: the least any design that queues the ticket after commit must do.");
@@ -291,6 +304,16 @@ static async Task<string> ReportAsync(
     foreach (var r in rows)
     {
         report.AppendLine($"| {Label(r.Spread)} | {r.Level} | {r.FunctionCpu.PerRequest(r.Requests)} | {r.BareCpu.PerRequest(r.Requests)} | {r.BareSendCpu.PerRequest(r.Requests)} | {r.CpuRatio:F2} |");
+    }
+
+    report.AppendLine();
+    report.AppendLine("KB of WAL written per confirmation, in the warm-up's last quarter → in the measurement. Each batch follows a checkpoint, after which every page's first change writes the whole page; a measurement that began before those writes settled would show more WAL than the warm-up's end, and slower confirmations at its start:");
+    report.AppendLine();
+    report.AppendLine("| events | callers | function | bare transaction | bare + send |");
+    report.AppendLine("|---|---:|---|---|---|");
+    foreach (var r in rows)
+    {
+        report.AppendLine($"| {Label(r.Spread)} | {r.Level} | {r.FunctionWal} | {r.BareWal} | {r.BareSendWal} |");
     }
 
     report.AppendLine();
@@ -418,13 +441,20 @@ internal sealed class BenchApp : TestApp
 /// <summary>One row: the function, the bare transaction, and the bare transaction plus a bare queue send, on the same events.</summary>
 internal sealed record ConfirmationRow(
     Spread Spread, int Level, int Requests, Measurement Function, Measurement Bare, Measurement BareSend,
-    CpuSample FunctionCpu, CpuSample BareCpu, CpuSample BareSendCpu)
+    CpuSample FunctionCpu, CpuSample BareCpu, CpuSample BareSendCpu,
+    WalPerConfirmation FunctionWal, WalPerConfirmation BareWal, WalPerConfirmation BareSendWal)
 {
     /// <summary>(app + PostgreSQL) CPU of the function over that of the bare transaction + send.</summary>
     public double CpuRatio => FunctionCpu.AppAndPostgresPer(Requests) / BareSendCpu.AppAndPostgresPer(Requests);
 
     /// <summary>What queueing alone would give (Little's law): callers ÷ throughput, in ms.</summary>
     public double QueueingMs => Level / Function.PerSecond * 1000;
+}
+
+/// <summary>KB of WAL the server wrote per confirmation, in the warm-up's last quarter and in the measurement.</summary>
+internal readonly record struct WalPerConfirmation(double WarmUpEndKb, double MeasuredKb)
+{
+    public override string ToString() => $"{WarmUpEndKb:F1} → {MeasuredKb:F1}";
 }
 
 internal static class Load
