@@ -294,9 +294,11 @@ public sealed partial class PaymentConfirmation(
 
     /// <summary>
     /// Runs a batch: alone when it is one confirmation, otherwise in one transaction. A batch that
-    /// fails as a whole (one confirmation refused, a decision that throws, a lock timeout, the
-    /// database gone) has committed nothing, and each of its confirmations is answered null: its
-    /// caller runs it alone, so one confirmation's failure is its own and no one else's.
+    /// fails has committed nothing. When the database as a whole could not run it (no transaction
+    /// slot in time, the connection lost on both attempts), every caller gets that answer (503): alone,
+    /// each would wait for the same again and answer it twice as late. Otherwise (one confirmation
+    /// refused, a decision that throws, a lock timeout on some of its rows) each of its confirmations
+    /// is answered null: its caller runs it alone, so one confirmation's failure is its own.
     /// </summary>
     private static async Task<ConfirmationResult?[]> RunTogetherAsync(
         Database database, TimeProvider clock, RegistrationMetrics metrics, ILogger logger, IReadOnlyList<Queued> batch)
@@ -314,6 +316,11 @@ public sealed partial class PaymentConfirmation(
                 transaction => DecideAndWriteTogetherAsync(transaction, clock, batch), CancellationToken.None);
             metrics.ConfirmationsCommittedTogether(batch.Count);
             return results;
+        }
+        catch (DependencyUnavailableException e) when (!e.RowsBusy)
+        {
+            logger.LogWarning("{Count} confirmations that waited together could not run: {Reason}", batch.Count, e.Message);
+            throw;
         }
         catch (Exception e)
         {

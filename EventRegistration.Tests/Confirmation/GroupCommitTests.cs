@@ -218,6 +218,94 @@ public sealed class GroupCommitTests(OneSlotApp app) : IClassFixture<OneSlotApp>
         await app.AssertAllAsync();
     }
 
+    [Fact]
+    public async Task A_lock_timeout_in_a_batch_is_its_rows_and_each_confirmation_runs_again_alone()
+    {
+        await PaymentWriteFaults.InstallAsync(app);
+        var eventId = await app.CreateEventAsync(capacity: null);
+        var (first, firstOrder) = await app.OrderAsync(eventId, await app.CreateMemberAsync());
+        var orders = new List<(Guid Id, string OrderId, string PaymentId)>();
+        for (var i = 0; i < 3; i++)
+        {
+            var (id, orderId) = await app.OrderAsync(eventId, await app.CreateMemberAsync());
+            orders.Add((id, orderId, TestApp.NewPaymentId()));
+        }
+
+        // The middle payment's write waits out lock_timeout once (55P03): some rows are busy, not the
+        // database, so the batch is not answered 503 as a whole; each confirmation runs again alone.
+        var counter = await PaymentWriteFaults.InjectAsync(app, orders[1].PaymentId, "55P03", attemptsFailing: 1);
+        await app.ClearTicketQueueAsync();
+        using var recorded = new RecordedMeasurements(app, "eventregistration.confirmations.run_again_alone");
+        var (firstTask, together) = await RunTogetherAsync(eventId, Checkout(firstOrder, TestApp.NewPaymentId()),
+            [.. orders.Select(o => (Checkout(o.OrderId, o.PaymentId), CancellationToken.None))]);
+
+        Assert.Equal(ConfirmationOutcome.Paid, (await firstTask).Outcome);
+        Assert.All(await Task.WhenAll(together), r => Assert.Equal(ConfirmationOutcome.Paid, r.Outcome));
+        Assert.Equal(2, await PaymentWriteFaults.AttemptsAsync(app, counter));
+        Assert.Equal([3], recorded.Values("eventregistration.confirmations.run_again_alone"));
+        Assert.Equal(4, await app.ScalarAsync<int>("select attendee_count from events where id = @eventId", new { eventId }));
+        Assert.Equal(new[] { first }.Concat(orders.Select(o => o.Id)).Order(), (await app.DrainTicketQueueAsync()).Order());
+        await app.AssertAllAsync();
+    }
+
+    [Fact]
+    public async Task A_batch_that_loses_its_connection_on_both_attempts_answers_every_caller_unavailable_at_once()
+    {
+        var eventId = await app.CreateEventAsync(capacity: null);
+        var (first, firstOrder) = await app.OrderAsync(eventId, await app.CreateMemberAsync());
+        var orders = new List<(Guid Id, string OrderId, string PaymentId)>();
+        for (var i = 0; i < 3; i++)
+        {
+            var (id, orderId) = await app.OrderAsync(eventId, await app.CreateMemberAsync());
+            orders.Add((id, orderId, TestApp.NewPaymentId()));
+        }
+
+        await app.ClearTicketQueueAsync();
+        using var recorded = new RecordedMeasurements(app, name => name.StartsWith("eventregistration.confirmations.", StringComparison.Ordinal));
+        await using var registrationHolder = new NpgsqlConnection(app.ConnectionString);
+        await registrationHolder.OpenAsync();
+        var registrationHold = await registrationHolder.BeginTransactionAsync();
+        var (firstTask, together) = await RunTogetherAsync(eventId, Checkout(firstOrder, TestApp.NewPaymentId()),
+            [.. orders.Select(o => (Checkout(o.OrderId, o.PaymentId), CancellationToken.None))],
+            whileHeld: () => registrationHolder.ExecuteAsync(
+                "select id from event_registrations where id = @id for update", new { orders[1].Id }, registrationHold));
+        Assert.Equal(ConfirmationOutcome.Paid, (await firstTask).Outcome);
+
+        // The database drops the batch's connection on its first attempt and on its rerun: an outage,
+        // as far as the app can tell. Alone, each confirmation would try twice more.
+        var killed = 0;
+        await WaitUntilAsync(async () => (killed = await BatchWaitingOnTheRegistrationAsync()) != 0);
+        await app.ExecuteAsync("select pg_terminate_backend(@killed)", new { killed });
+        var rerun = 0;
+        await WaitUntilAsync(async () => (rerun = await BatchWaitingOnTheRegistrationAsync()) is not 0 && rerun != killed);
+        await app.ExecuteAsync("select pg_terminate_backend(@rerun)", new { rerun });
+
+        foreach (var confirmation in together)
+        {
+            var unavailable = await Assert.ThrowsAsync<DependencyUnavailableException>(() => confirmation);
+            Assert.False(unavailable.RowsBusy);
+        }
+
+        // Nothing of the batch was written, and none of it ran alone behind the callers' backs.
+        await registrationHold.CommitAsync();
+        await registrationHold.DisposeAsync();
+        Assert.Empty(recorded.Values("eventregistration.confirmations.run_again_alone"));
+        Assert.Equal([1], recorded.Values("eventregistration.confirmations.per_transaction"));
+        Assert.Equal(0, await app.ScalarAsync<long>("select count(*) from payments where payment_id = any(@ids)", new { ids = orders.Select(o => o.PaymentId).ToArray() }));
+        Assert.Equal(1, await app.ScalarAsync<int>("select attendee_count from events where id = @eventId", new { eventId }));
+        Assert.Equal(new[] { first }, await app.DrainTicketQueueAsync());
+
+        // The callers' retries, once the database is back, confirm each payment once.
+        foreach (var (_, orderId, paymentId) in orders)
+        {
+            Assert.Equal(ConfirmationOutcome.Paid, (await Confirmation.ConfirmAsync(Checkout(orderId, paymentId), CancellationToken.None)).Outcome);
+        }
+
+        Assert.Equal(4, await app.ScalarAsync<int>("select attendee_count from events where id = @eventId", new { eventId }));
+        Assert.Equal(orders.Select(o => o.Id).Order(), (await app.DrainTicketQueueAsync()).Order());
+        await app.AssertAllAsync();
+    }
+
     /// <summary>The session of a batch waiting in its statement that locks the registrations, or 0.</summary>
     private Task<int> BatchWaitingOnTheRegistrationAsync() => app.ScalarAsync<int>("""
         select coalesce((select pid from pg_stat_activity

@@ -4,34 +4,12 @@ namespace EventRegistration.Tests.Faults;
 
 /// <summary>
 /// Failures in the confirmation's last round trip: the writes of a paid registration, which ends
-/// the transaction. A trigger on <c>payments</c> in this class's own database makes the payment
-/// upsert (the batch's last statement before the end of the transaction) fail with a chosen
-/// SQLSTATE, or stall until the test kills its backend, for one payment id and a chosen number of
-/// attempts, counted by a sequence (a sequence's count survives the rollback). Each failure must
+/// the transaction, made to fail or stall by <see cref="PaymentWriteFaults"/>. Each failure must
 /// undo the writes before it in the same batch and be classified as any other failure is.
 /// </summary>
 public sealed class WriteBatchFaultTests(TestApp app) : IClassFixture<TestApp>, IAsyncLifetime
 {
-    public async Task InitializeAsync() => await app.ExecuteAsync("""
-        create table if not exists test_write_faults (
-            payment_id text primary key, sqlstate text, attempts_failing int not null, counter text not null);
-        create or replace function test_write_fault() returns trigger language plpgsql as $$
-        declare
-            fault test_write_faults;
-        begin
-            select * into fault from test_write_faults where payment_id = new.payment_id;
-            if found and nextval(fault.counter::regclass) <= fault.attempts_failing then
-                if fault.sqlstate is null then
-                    perform pg_sleep(120);   -- stalled until the test kills this backend
-                else
-                    raise exception 'injected by WriteBatchFaultTests' using errcode = fault.sqlstate;
-                end if;
-            end if;
-            return new;
-        end $$;
-        drop trigger if exists test_write_fault on payments;
-        create trigger test_write_fault before insert or update on payments for each row execute function test_write_fault();
-        """);
+    public Task InitializeAsync() => PaymentWriteFaults.InstallAsync(app);
 
     public Task DisposeAsync() => Task.CompletedTask;
 
@@ -114,19 +92,10 @@ public sealed class WriteBatchFaultTests(TestApp app) : IClassFixture<TestApp>, 
         return (eventId, registrationId, orderId, TestApp.NewPaymentId());
     }
 
-    /// <summary>The first <paramref name="attemptsFailing"/> upserts of this payment fail (or stall, without a SQLSTATE).</summary>
-    private async Task<string> InjectAsync(string paymentId, string? sqlState, int attemptsFailing)
-    {
-        var counter = "test_write_fault_" + Guid.NewGuid().ToString("N");
-        await app.ExecuteAsync($"create sequence {counter}");
-        await app.ExecuteAsync(
-            "insert into test_write_faults (payment_id, sqlstate, attempts_failing, counter) values (@paymentId, @sqlState, @attemptsFailing, @counter)",
-            new { paymentId, sqlState, attemptsFailing, counter });
-        return counter;
-    }
+    private Task<string> InjectAsync(string paymentId, string? sqlState, int attemptsFailing) =>
+        PaymentWriteFaults.InjectAsync(app, paymentId, sqlState, attemptsFailing);
 
-    /// <summary>How many times the transaction reached the payment upsert.</summary>
-    private Task<long> AttemptsAsync(string counter) => app.ScalarAsync<long>($"select last_value from {counter}");
+    private Task<long> AttemptsAsync(string counter) => PaymentWriteFaults.AttemptsAsync(app, counter);
 
     private async Task AssertPaidOnceAsync(Guid eventId, Guid registrationId, string paymentId)
     {

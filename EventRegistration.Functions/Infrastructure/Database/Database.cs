@@ -102,12 +102,12 @@ public sealed class Database(
                 {
                     metrics.TransactionRolledBack(operation, "lock_timeout");
                     logger.LogWarning("Lock timeout in {Operation}", operation);
-                    throw new DependencyUnavailableException("The record is busy; try again shortly.", retryAfterSeconds: 2, e);
+                    throw new DependencyUnavailableException("The record is busy; try again shortly.", retryAfterSeconds: 2, e) { RowsBusy = true };
                 }
                 catch (PostgresException e) when (e.SqlState is PostgresErrorCodes.UniqueViolation or PostgresErrorCodes.DeadlockDetected)
                 {
                     metrics.TransactionRolledBack(operation, "retries_exhausted");
-                    throw new DependencyUnavailableException("The record is busy; try again shortly.", retryAfterSeconds: 1, e);
+                    throw new DependencyUnavailableException("The record is busy; try again shortly.", retryAfterSeconds: 1, e) { RowsBusy = true };
                 }
                 catch (PostgresException e) when (IsRefusal(e, connection))
                 {
@@ -269,6 +269,12 @@ public sealed class DependencyUnavailableException(string message, int retryAfte
     : Exception(message, inner)
 {
     public int RetryAfterSeconds { get; } = retryAfterSeconds;
+
+    /// <summary>
+    /// The wait was for particular rows (a lock timeout, conflicts that outlasted the reruns), not
+    /// for the database as a whole: work on other rows may go through at once.
+    /// </summary>
+    public bool RowsBusy { get; init; }
 }
 
 /// <summary>
