@@ -35,7 +35,7 @@ public static class SoakReport
             report.ConfirmationsPerTransaction.Select(kv => (kv.Key.ToString(CultureInfo.InvariantCulture), (long)kv.Value)));
         text.AppendLine();
         text.AppendLine(CultureInfo.InvariantCulture,
-            $"Webhooks run alone under their time budget and are not in this table. Confirmations whose batch could not commit together (a killed session, a held row past the lock timeout) and that each ran again alone: {report.RunAgainAlone:N0}.");
+            $"Webhooks run alone under their time budget and are not in this table. Confirmations whose batch could not commit together (a held row past the lock timeout; a session killed on both attempts answers its callers 503 instead) and that each ran again alone: {report.RunAgainAlone:N0}.");
         if (o.RefundShapes)
         {
             Table(text, "Refund shapes: journeys", "shape", report.JourneysByShape.Select(kv => (kv.Key.ToString(), (long)kv.Value)));
