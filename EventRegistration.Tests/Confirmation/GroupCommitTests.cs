@@ -146,14 +146,7 @@ public sealed class GroupCommitTests(OneSlotApp app) : IClassFixture<OneSlotApp>
     [Fact]
     public async Task A_confirmation_the_database_refuses_in_a_batch_fails_alone_and_the_others_commit()
     {
-        var eventId = await app.CreateEventAsync(capacity: null);
-        var (first, firstOrder) = await app.OrderAsync(eventId, await app.CreateMemberAsync());
-        var orders = new List<(Guid Id, string OrderId, string PaymentId)>();
-        for (var i = 0; i < 4; i++)
-        {
-            var (id, orderId) = await app.OrderAsync(eventId, await app.CreateMemberAsync());
-            orders.Add((id, orderId, TestApp.NewPaymentId()));
-        }
+        var (eventId, first, firstOrder, orders) = await EventWithOrdersAsync(4);
 
         await app.ClearTicketQueueAsync();
         // A NUL character: PostgreSQL refuses the text (22021) wherever it appears, here in the batch's first statement.
@@ -180,30 +173,16 @@ public sealed class GroupCommitTests(OneSlotApp app) : IClassFixture<OneSlotApp>
     [Fact]
     public async Task A_batch_whose_session_is_killed_runs_again_whole_and_commits_each_confirmation_once()
     {
-        var eventId = await app.CreateEventAsync(capacity: null);
-        var (first, firstOrder) = await app.OrderAsync(eventId, await app.CreateMemberAsync());
-        var orders = new List<(Guid Id, string OrderId, string PaymentId)>();
-        for (var i = 0; i < 3; i++)
-        {
-            var (id, orderId) = await app.OrderAsync(eventId, await app.CreateMemberAsync());
-            orders.Add((id, orderId, TestApp.NewPaymentId()));
-        }
+        var (eventId, first, firstOrder, orders) = await EventWithOrdersAsync(3);
 
         await app.ClearTicketQueueAsync();
         using var recorded = new RecordedMeasurements(app, name => name.StartsWith("eventregistration.confirmations.", StringComparison.Ordinal));
-        // A second session holds the middle registration's row, so the batch waits in its lock statement.
         await using var registrationHolder = new NpgsqlConnection(app.ConnectionString);
         await registrationHolder.OpenAsync();
         await using var registrationHold = await registrationHolder.BeginTransactionAsync();
-        var (firstTask, together) = await RunTogetherAsync(eventId, Checkout(firstOrder, TestApp.NewPaymentId()),
-            [.. orders.Select(o => (Checkout(o.OrderId, o.PaymentId), CancellationToken.None))],
-            whileHeld: () => registrationHolder.ExecuteAsync(
-                "select id from event_registrations where id = @id for update", new { orders[1].Id }, registrationHold));
-        Assert.Equal(ConfirmationOutcome.Paid, (await firstTask).Outcome);
+        var together = await BatchWaitingOnARegistrationAsync(eventId, firstOrder, orders, registrationHold);
 
-        var killed = 0;
-        await WaitUntilAsync(async () => (killed = await BatchWaitingOnTheRegistrationAsync()) != 0);
-        await app.ExecuteAsync("select pg_terminate_backend(@killed)", new { killed });
+        var killed = await KillTheBatchsSessionAsync(notPid: 0);
         // Run again on a new session, the whole batch waits on the same row.
         await WaitUntilAsync(async () => await BatchWaitingOnTheRegistrationAsync() is var pid && pid != 0 && pid != killed);
         await registrationHold.CommitAsync();
@@ -222,14 +201,7 @@ public sealed class GroupCommitTests(OneSlotApp app) : IClassFixture<OneSlotApp>
     public async Task A_lock_timeout_in_a_batch_is_its_rows_and_each_confirmation_runs_again_alone()
     {
         await PaymentWriteFaults.InstallAsync(app);
-        var eventId = await app.CreateEventAsync(capacity: null);
-        var (first, firstOrder) = await app.OrderAsync(eventId, await app.CreateMemberAsync());
-        var orders = new List<(Guid Id, string OrderId, string PaymentId)>();
-        for (var i = 0; i < 3; i++)
-        {
-            var (id, orderId) = await app.OrderAsync(eventId, await app.CreateMemberAsync());
-            orders.Add((id, orderId, TestApp.NewPaymentId()));
-        }
+        var (eventId, first, firstOrder, orders) = await EventWithOrdersAsync(3);
 
         // The middle payment's write waits out lock_timeout once (55P03): some rows are busy, not the
         // database, so the batch is not answered 503 as a whole; each confirmation runs again alone.
@@ -251,34 +223,18 @@ public sealed class GroupCommitTests(OneSlotApp app) : IClassFixture<OneSlotApp>
     [Fact]
     public async Task A_batch_that_loses_its_connection_on_both_attempts_answers_every_caller_unavailable_at_once()
     {
-        var eventId = await app.CreateEventAsync(capacity: null);
-        var (first, firstOrder) = await app.OrderAsync(eventId, await app.CreateMemberAsync());
-        var orders = new List<(Guid Id, string OrderId, string PaymentId)>();
-        for (var i = 0; i < 3; i++)
-        {
-            var (id, orderId) = await app.OrderAsync(eventId, await app.CreateMemberAsync());
-            orders.Add((id, orderId, TestApp.NewPaymentId()));
-        }
+        var (eventId, first, firstOrder, orders) = await EventWithOrdersAsync(3);
 
         await app.ClearTicketQueueAsync();
         using var recorded = new RecordedMeasurements(app, name => name.StartsWith("eventregistration.confirmations.", StringComparison.Ordinal));
         await using var registrationHolder = new NpgsqlConnection(app.ConnectionString);
         await registrationHolder.OpenAsync();
         var registrationHold = await registrationHolder.BeginTransactionAsync();
-        var (firstTask, together) = await RunTogetherAsync(eventId, Checkout(firstOrder, TestApp.NewPaymentId()),
-            [.. orders.Select(o => (Checkout(o.OrderId, o.PaymentId), CancellationToken.None))],
-            whileHeld: () => registrationHolder.ExecuteAsync(
-                "select id from event_registrations where id = @id for update", new { orders[1].Id }, registrationHold));
-        Assert.Equal(ConfirmationOutcome.Paid, (await firstTask).Outcome);
+        var together = await BatchWaitingOnARegistrationAsync(eventId, firstOrder, orders, registrationHold);
 
         // The database drops the batch's connection on its first attempt and on its rerun: an outage,
         // as far as the app can tell. Alone, each confirmation would try twice more.
-        var killed = 0;
-        await WaitUntilAsync(async () => (killed = await BatchWaitingOnTheRegistrationAsync()) != 0);
-        await app.ExecuteAsync("select pg_terminate_backend(@killed)", new { killed });
-        var rerun = 0;
-        await WaitUntilAsync(async () => (rerun = await BatchWaitingOnTheRegistrationAsync()) is not 0 && rerun != killed);
-        await app.ExecuteAsync("select pg_terminate_backend(@rerun)", new { rerun });
+        await KillTheBatchsSessionAsync(notPid: await KillTheBatchsSessionAsync(notPid: 0));
 
         foreach (var confirmation in together)
         {
@@ -304,6 +260,46 @@ public sealed class GroupCommitTests(OneSlotApp app) : IClassFixture<OneSlotApp>
         Assert.Equal(4, await app.ScalarAsync<int>("select attendee_count from events where id = @eventId", new { eventId }));
         Assert.Equal(orders.Select(o => o.Id).Order(), (await app.DrainTicketQueueAsync()).Order());
         await app.AssertAllAsync();
+    }
+
+    /// <summary>An event with no capacity limit, the order that will run alone first, and <paramref name="count"/> orders to line up behind it.</summary>
+    private async Task<(Guid EventId, Guid First, string FirstOrder, List<(Guid Id, string OrderId, string PaymentId)> Orders)> EventWithOrdersAsync(int count)
+    {
+        var eventId = await app.CreateEventAsync(capacity: null);
+        var (first, firstOrder) = await app.OrderAsync(eventId, await app.CreateMemberAsync());
+        var orders = new List<(Guid Id, string OrderId, string PaymentId)>();
+        for (var i = 0; i < count; i++)
+        {
+            var (id, orderId) = await app.OrderAsync(eventId, await app.CreateMemberAsync());
+            orders.Add((id, orderId, TestApp.NewPaymentId()));
+        }
+
+        return (eventId, first, firstOrder, orders);
+    }
+
+    /// <summary>
+    /// Lines <paramref name="orders"/> up in one batch behind the first order, and meanwhile holds
+    /// the second order's registration row in <paramref name="hold"/>, so the batch, once the event's
+    /// row is let go, waits in its statement that locks the registrations.
+    /// </summary>
+    private async Task<List<Task<ConfirmationResult>>> BatchWaitingOnARegistrationAsync(
+        Guid eventId, string firstOrder, List<(Guid Id, string OrderId, string PaymentId)> orders, NpgsqlTransaction hold)
+    {
+        var (firstTask, together) = await RunTogetherAsync(eventId, Checkout(firstOrder, TestApp.NewPaymentId()),
+            [.. orders.Select(o => (Checkout(o.OrderId, o.PaymentId), CancellationToken.None))],
+            whileHeld: () => hold.Connection!.ExecuteAsync(
+                "select id from event_registrations where id = @id for update", new { orders[1].Id }, hold));
+        Assert.Equal(ConfirmationOutcome.Paid, (await firstTask).Outcome);
+        return together;
+    }
+
+    /// <summary>Waits for the batch's session (other than <paramref name="notPid"/>) to wait on the held registration, and kills it.</summary>
+    private async Task<int> KillTheBatchsSessionAsync(int notPid)
+    {
+        var pid = 0;
+        await WaitUntilAsync(async () => (pid = await BatchWaitingOnTheRegistrationAsync()) is not 0 && pid != notPid);
+        await app.ExecuteAsync("select pg_terminate_backend(@pid)", new { pid });
+        return pid;
     }
 
     /// <summary>The session of a batch waiting in its statement that locks the registrations, or 0.</summary>
