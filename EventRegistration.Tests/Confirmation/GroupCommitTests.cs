@@ -229,7 +229,7 @@ public sealed class GroupCommitTests(OneSlotApp app) : IClassFixture<OneSlotApp>
         using var recorded = new RecordedMeasurements(app, name => name.StartsWith("eventregistration.confirmations.", StringComparison.Ordinal));
         await using var registrationHolder = new NpgsqlConnection(app.ConnectionString);
         await registrationHolder.OpenAsync();
-        var registrationHold = await registrationHolder.BeginTransactionAsync();
+        await using var registrationHold = await registrationHolder.BeginTransactionAsync();
         var together = await BatchWaitingOnARegistrationAsync(eventId, firstOrder, orders, registrationHold);
 
         // The database drops the batch's connection on its first attempt and on its rerun: an outage,
@@ -244,7 +244,6 @@ public sealed class GroupCommitTests(OneSlotApp app) : IClassFixture<OneSlotApp>
 
         // Nothing of the batch was written, and none of it ran alone behind the callers' backs.
         await registrationHold.CommitAsync();
-        await registrationHold.DisposeAsync();
         Assert.Empty(recorded.Values("eventregistration.confirmations.run_again_alone"));
         Assert.Equal([1], recorded.Values("eventregistration.confirmations.per_transaction"));
         Assert.Equal(0, await app.ScalarAsync<long>("select count(*) from payments where payment_id = any(@ids)", new { ids = orders.Select(o => o.PaymentId).ToArray() }));
