@@ -261,6 +261,43 @@ public sealed class GroupCommitTests(OneSlotApp app) : IClassFixture<OneSlotApp>
         await app.AssertAllAsync();
     }
 
+    [Fact]
+    public async Task A_batch_takes_its_payments_locks_in_id_order_so_a_sweep_taking_them_in_that_order_never_waits_in_a_circle()
+    {
+        var (eventId, first, firstOrder, orders) = await EventWithOrdersAsync(2);
+        // Two payment ids in the database's own order; the batch gets them the other way round.
+        var ids = await app.ScalarAsync<string[]>("select array_agg(id order by id) from unnest(@ids::text[]) as id",
+            new { ids = new[] { TestApp.NewPaymentId(), TestApp.NewPaymentId() } });
+        var (low, high) = (ids[0], ids[1]);
+        orders = [(orders[0].Id, orders[0].OrderId, high), (orders[1].Id, orders[1].OrderId, low)];
+        await app.ClearTicketQueueAsync();
+
+        // A session that takes payments' locks as the refund sweep of a cancelled event does, in id
+        // order, holds the lower one.
+        await using var sweeper = new NpgsqlConnection(app.ConnectionString);
+        await sweeper.OpenAsync();
+        await using var sweep = await sweeper.BeginTransactionAsync();
+        await sweeper.ExecuteAsync("select pg_advisory_xact_lock(hashtextextended(@low, 0))", new { low }, sweep);
+        using var recorded = new RecordedMeasurements(app, "eventregistration.transaction.rollbacks");
+        var (firstTask, together) = await RunTogetherAsync(eventId, Checkout(firstOrder, TestApp.NewPaymentId()),
+            [.. orders.Select(o => (Checkout(o.OrderId, o.PaymentId), CancellationToken.None))]);
+        Assert.Equal(ConfirmationOutcome.Paid, (await firstTask).Outcome);
+
+        // The batch waits for the lower lock holding no other; the sweep then takes the higher at once.
+        // (Holding the higher while it waited, it would close a circle, and one of the two would be
+        // aborted for a deadlock.)
+        await WaitUntilAsync(async () => await app.ScalarAsync<long>(
+            "select count(*) from pg_stat_activity where datname = current_database() and wait_event = 'advisory'") == 1);
+        await sweeper.ExecuteAsync("select pg_advisory_xact_lock(hashtextextended(@high, 0))", new { high }, sweep);
+        await sweep.CommitAsync();
+
+        Assert.All(await Task.WhenAll(together), r => Assert.Equal(ConfirmationOutcome.Paid, r.Outcome));
+        Assert.DoesNotContain(recorded.All, m => m.Tag("reason") == "deadlock");
+        Assert.Equal(3, await app.ScalarAsync<int>("select attendee_count from events where id = @eventId", new { eventId }));
+        Assert.Equal(new[] { first }.Concat(orders.Select(o => o.Id)).Order(), (await app.DrainTicketQueueAsync()).Order());
+        await app.AssertAllAsync();
+    }
+
     /// <summary>An event with no capacity limit, the order that will run alone first, and <paramref name="count"/> orders to line up behind it.</summary>
     private async Task<(Guid EventId, Guid First, string FirstOrder, List<(Guid Id, string OrderId, string PaymentId)> Orders)> EventWithOrdersAsync(int count)
     {
