@@ -177,15 +177,13 @@ public sealed class GroupCommitTests(OneSlotApp app) : IClassFixture<OneSlotApp>
 
         await app.ClearTicketQueueAsync();
         using var recorded = new RecordedMeasurements(app, name => name.StartsWith("eventregistration.confirmations.", StringComparison.Ordinal));
-        await using var registrationHolder = new NpgsqlConnection(app.ConnectionString);
-        await registrationHolder.OpenAsync();
-        await using var registrationHold = await registrationHolder.BeginTransactionAsync();
-        var together = await BatchWaitingOnARegistrationAsync(eventId, firstOrder, orders, registrationHold);
+        await using var held = await BatchWaitingOnARegistrationAsync(eventId, firstOrder, orders);
+        var together = held.Together;
 
         var killed = await KillTheBatchsSessionAsync(notPid: 0);
         // Run again on a new session, the whole batch waits on the same row.
         await WaitUntilAsync(async () => await BatchWaitingOnTheRegistrationAsync() is var pid && pid != 0 && pid != killed);
-        await registrationHold.CommitAsync();
+        await held.ReleaseAsync();
 
         Assert.All(await Task.WhenAll(together), r => Assert.Equal(ConfirmationOutcome.Paid, r.Outcome));
         Assert.Equal(1, await TransactionsThatWroteAsync(orders.Select(o => o.PaymentId)));
@@ -227,10 +225,8 @@ public sealed class GroupCommitTests(OneSlotApp app) : IClassFixture<OneSlotApp>
 
         await app.ClearTicketQueueAsync();
         using var recorded = new RecordedMeasurements(app, name => name.StartsWith("eventregistration.confirmations.", StringComparison.Ordinal));
-        await using var registrationHolder = new NpgsqlConnection(app.ConnectionString);
-        await registrationHolder.OpenAsync();
-        await using var registrationHold = await registrationHolder.BeginTransactionAsync();
-        var together = await BatchWaitingOnARegistrationAsync(eventId, firstOrder, orders, registrationHold);
+        await using var held = await BatchWaitingOnARegistrationAsync(eventId, firstOrder, orders);
+        var together = held.Together;
 
         // The database drops the batch's connection on its first attempt and on its rerun: an outage,
         // as far as the app can tell. Alone, each confirmation would try twice more.
@@ -243,7 +239,7 @@ public sealed class GroupCommitTests(OneSlotApp app) : IClassFixture<OneSlotApp>
         }
 
         // Nothing of the batch was written, and none of it ran alone behind the callers' backs.
-        await registrationHold.CommitAsync();
+        await held.ReleaseAsync();
         Assert.Empty(recorded.Values("eventregistration.confirmations.run_again_alone"));
         Assert.Equal([1], recorded.Values("eventregistration.confirmations.per_transaction"));
         Assert.Equal(0, await app.ScalarAsync<long>("select count(*) from payments where payment_id = any(@ids)", new { ids = orders.Select(o => o.PaymentId).ToArray() }));
@@ -315,18 +311,45 @@ public sealed class GroupCommitTests(OneSlotApp app) : IClassFixture<OneSlotApp>
 
     /// <summary>
     /// Lines <paramref name="orders"/> up in one batch behind the first order, and meanwhile holds
-    /// the second order's registration row in <paramref name="hold"/>, so the batch, once the event's
-    /// row is let go, waits in its statement that locks the registrations.
+    /// the second order's registration row on a session of the test's own, so the batch, once the
+    /// event's row is let go, waits in its statement that locks the registrations until
+    /// <see cref="HeldRegistration.ReleaseAsync"/>.
     /// </summary>
-    private async Task<List<Task<ConfirmationResult>>> BatchWaitingOnARegistrationAsync(
-        Guid eventId, string firstOrder, List<(Guid Id, string OrderId, string PaymentId)> orders, NpgsqlTransaction hold)
+    private async Task<HeldRegistration> BatchWaitingOnARegistrationAsync(
+        Guid eventId, string firstOrder, List<(Guid Id, string OrderId, string PaymentId)> orders)
     {
-        var (firstTask, together) = await RunTogetherAsync(eventId, Checkout(firstOrder, TestApp.NewPaymentId()),
-            [.. orders.Select(o => (Checkout(o.OrderId, o.PaymentId), CancellationToken.None))],
-            whileHeld: () => hold.Connection!.ExecuteAsync(
-                "select id from event_registrations where id = @id for update", new { orders[1].Id }, hold));
-        Assert.Equal(ConfirmationOutcome.Paid, (await firstTask).Outcome);
-        return together;
+        var holder = new NpgsqlConnection(app.ConnectionString);
+        await holder.OpenAsync();
+        var hold = await holder.BeginTransactionAsync();
+        try
+        {
+            var (firstTask, together) = await RunTogetherAsync(eventId, Checkout(firstOrder, TestApp.NewPaymentId()),
+                [.. orders.Select(o => (Checkout(o.OrderId, o.PaymentId), CancellationToken.None))],
+                whileHeld: () => holder.ExecuteAsync(
+                    "select id from event_registrations where id = @id for update", new { orders[1].Id }, hold));
+            Assert.Equal(ConfirmationOutcome.Paid, (await firstTask).Outcome);
+            return new HeldRegistration(holder, hold, together);
+        }
+        catch
+        {
+            await hold.DisposeAsync();
+            await holder.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>A registration row held by a test session, and the batch waiting on it.</summary>
+    private sealed class HeldRegistration(NpgsqlConnection holder, NpgsqlTransaction hold, List<Task<ConfirmationResult>> together) : IAsyncDisposable
+    {
+        public List<Task<ConfirmationResult>> Together => together;
+
+        public Task ReleaseAsync() => hold.CommitAsync();
+
+        public async ValueTask DisposeAsync()
+        {
+            await hold.DisposeAsync();
+            await holder.DisposeAsync();
+        }
     }
 
     /// <summary>Waits for the batch's session (other than <paramref name="notPid"/>) to wait on the held registration, and kills it.</summary>
